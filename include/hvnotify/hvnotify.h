@@ -1,0 +1,8 @@
+/* SPDX-License-Identifier: MIT */
+/* hvnotify/hvnotify.h - the umbrella header: everything libhvnotify offers. */
+#ifndef HVNOTIFY_HVNOTIFY_H
+#define HVNOTIFY_HVNOTIFY_H
+
+#include <hvnotify/trap.h>
+
+#endif /* HVNOTIFY_HVNOTIFY_H */
