@@ -36,6 +36,17 @@
 
 #include "trap_internal.h"
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
 struct trap_table *trap_table_alloc(size_t count)
 {
 	struct trap_table *t;
@@ -119,8 +130,17 @@ static void wait_slot_drained(struct hvn_vm *vm)
 						      memory_order_seq_cst);
 	unsigned int slot = old & 1;
 
-	while (atomic_load_explicit(&vm->readers.slot[slot].active, memory_order_acquire))
-		sched_yield();
+	unsigned int spins = 0;
+
+	/* Read sections are a binary search and one eventfd write: spin a
+	 * little before giving the CPU away, or a writer on a busy machine
+	 * waits a whole time slice per publish. */
+	while (atomic_load_explicit(&vm->readers.slot[slot].active, memory_order_acquire)) {
+		if (++spins < 1000)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }
 
 /* Called with vm->lock held.  Takes ownership of next. */
