@@ -8,6 +8,7 @@
  * the hypervisor's own calls.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,7 +66,8 @@ static int doorbell_validate(const struct hvn_doorbell *db)
 			return -EINVAL;
 		break;
 	case HVN_SPACE_XEN_EVTCHN:
-		if (db->addr > UINT32_MAX)
+		/* Port 0 is Xen's "no channel". */
+		if (db->addr == 0 || db->addr > UINT32_MAX)
 			return -EINVAL;
 		break;
 	}
@@ -187,6 +189,9 @@ int hvn_doorbell_add_batch(struct hvn_vm *vm, const struct hvn_doorbell *dbs,
 		memset(routes, 0, count * sizeof(*routes));
 	for (i = 0; i < count; i++) {
 		r = doorbell_validate(&dbs[i]);
+		/* Deleting needs only the record; adding needs a live fd. */
+		if (!r && fcntl(dbs[i].fd, F_GETFD) < 0)
+			r = -EBADF;
 		if (r) {
 			if (routes)
 				routes[i] = r;
@@ -376,8 +381,11 @@ int hvn_dispatch(struct hvn_vm *vm, uint32_t space, uint64_t addr, uint32_t len,
 	slot = trap_read_lock(vm);
 	e = match_write(atomic_load_explicit(&vm->table, memory_order_seq_cst),
 			space, addr, len, value);
-	/* A record the kernel handles never reaches us by a matching write. */
-	if (e && e->route == HVN_ROUTE_USER)
+	/* Kernel-routed records match too: KVM still forwards some of their
+	 * traps (a Hyper-V SIGNAL_EVENT with a flag number, a Xen send from
+	 * guest user mode), and an extra signal is harmless where a lost one
+	 * is not. */
+	if (e)
 		r = signal_eventfd(e->db.fd);
 	trap_read_unlock(vm, slot);
 	return r;
@@ -402,7 +410,8 @@ int hvn_irq_add(struct hvn_vm *vm, const struct hvn_irq *irq)
 
 	if (!vm || !irq || irq->flags)
 		return -EINVAL;
-	if (irq->fd < 0 || irq->resample_fd < -1)
+	if (irq->fd < 0 || fcntl(irq->fd, F_GETFD) < 0 ||
+	    (irq->resample_fd != -1 && fcntl(irq->resample_fd, F_GETFD) < 0))
 		return -EBADF;
 	if (irq->resample_fd == irq->fd)
 		return -EINVAL;
@@ -428,8 +437,11 @@ int hvn_irq_add(struct hvn_vm *vm, const struct hvn_irq *irq)
 		r = vm->adapter->irq_assign(vm, irq);
 		if (r == 0)
 			r = HVN_ROUTE_KERNEL;
-		/* No in-kernel irqchip on this VM (EAGAIN): the VMM injects. */
-		else if (r == -EAGAIN || is_fallback_error(r))
+		/* The arguments were checked above, so KVM's EINVAL (x86: no
+		 * in-kernel irqchip, or a resampled line on a split irqchip)
+		 * and EAGAIN (arm64: vGIC not ready) mean "this VM cannot
+		 * inject it": the VMM does. */
+		else if (r == -EINVAL || r == -EAGAIN || is_fallback_error(r))
 			r = HVN_ROUTE_USER;
 		if (r < 0)
 			goto out;
@@ -469,38 +481,35 @@ out:
 
 int hvn_irq_resample(struct hvn_vm *vm, uint32_t gsi)
 {
-	int found = 0, r = 0;
+	int found = 0, signalled = 0;
 	size_t i;
 
 	if (!vm)
 		return -EINVAL;
 	/* Several lines may share a GSI (a shared level-triggered line): each
-	 * source re-checks its own state on EOI. */
+	 * source re-checks its own state on EOI.  Lines the kernel injects
+	 * are resampled by the kernel. */
 	pthread_mutex_lock(&vm->lock);
 	for (i = 0; i < vm->nr_irqs; i++) {
 		const struct trap_irq_entry *e = &vm->irqs[i];
-		int s;
+		int r;
 
 		if (e->irq.gsi != gsi)
 			continue;
 		found = 1;
-		if (e->route == HVN_ROUTE_KERNEL) {
-			r = -EOPNOTSUPP;	/* the kernel resamples it */
-			break;
-		}
-		if (e->irq.resample_fd < 0)
+		if (e->route != HVN_ROUTE_USER || e->irq.resample_fd < 0)
 			continue;
-		s = signal_eventfd(e->irq.resample_fd);
-		if (s < 0) {
-			r = s;
-			break;
+		r = signal_eventfd(e->irq.resample_fd);
+		if (r < 0) {
+			pthread_mutex_unlock(&vm->lock);
+			return r;
 		}
-		r++;
+		signalled++;
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!found)
 		return -ENOENT;
-	return r == 0 ? -EINVAL : r;	/* EINVAL: no line on gsi has a resample fd */
+	return signalled ? signalled : -EINVAL;
 }
 
 /* ---- the VM object ---- */

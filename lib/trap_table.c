@@ -135,7 +135,10 @@ static void wait_slot_drained(struct hvn_vm *vm)
 	/* Read sections are a binary search and one eventfd write: spin a
 	 * little before giving the CPU away, or a writer on a busy machine
 	 * waits a whole time slice per publish. */
-	while (atomic_load_explicit(&vm->readers.slot[slot].active, memory_order_acquire)) {
+	/* seq_cst, not just acquire: the argument above needs this load in
+	 * the total order after the exchange that published the table.  It
+	 * also acquires, pairing with the readers' release. */
+	while (atomic_load_explicit(&vm->readers.slot[slot].active, memory_order_seq_cst)) {
 		if (++spins < 1000)
 			cpu_relax();
 		else

@@ -83,6 +83,10 @@ static void test_validation(struct hvn_vm *vm, int fd)
 	CHECK(hvn_doorbell_add(vm, &d) == -EINVAL, "Hyper-V connection id > 24 bits -> EINVAL");
 	d = db(HVN_SPACE_XEN_EVTCHN, UINT64_C(1) << 32, 0, fd);
 	CHECK(hvn_doorbell_add(vm, &d) == -EINVAL, "Xen port > 32 bits -> EINVAL");
+	d = db(HVN_SPACE_XEN_EVTCHN, 0, 0, fd);
+	CHECK(hvn_doorbell_add(vm, &d) == -EINVAL, "Xen port 0 -> EINVAL");
+	d = db(HVN_SPACE_PIO, 0x10, 1, 1000);
+	CHECK(fcntl(1000, F_GETFD) < 0 && hvn_doorbell_add(vm, &d) == -EBADF, "fd not open -> EBADF");
 	CHECK(hvn_doorbell_add(NULL, &d) == -EINVAL, "NULL vm -> EINVAL");
 	CHECK(hvn_dispatch(vm, HVN_SPACE_COUNT, 0, 1, 0) == -EINVAL, "dispatch unknown space -> EINVAL");
 	CHECK(hvn_dispatch(NULL, HVN_SPACE_PIO, 0, 1, 0) == -EINVAL, "dispatch NULL vm -> EINVAL");
@@ -338,6 +342,9 @@ static void test_irq(struct hvn_vm *vm)
 	bad = edge;
 	bad.fd = -1;
 	CHECK(hvn_irq_add(vm, &bad) == -EBADF, "negative fd -> EBADF");
+	bad = edge;
+	bad.resample_fd = 1000;
+	CHECK(hvn_irq_add(vm, &bad) == -EBADF, "resample fd not open -> EBADF");
 	CHECK(hvn_irq_add(vm, &edge) == HVN_ROUTE_USER, "edge line on GSI 9");
 
 	CHECK(hvn_irq_resample(vm, 5) == 1 && efd_take(rs) == 1, "EOI on GSI 5 signals its resample fd");

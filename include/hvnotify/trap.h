@@ -49,7 +49,8 @@ struct hvn_doorbell {
 	int32_t fd;		/* eventfd to signal; owned by the caller */
 };
 
-/* Where a registration went: the positive return of the add functions. */
+/* Where a registration went: what hvn_doorbell_add() and hvn_irq_add()
+ * return, and what hvn_doorbell_add_batch() stores for each record. */
 enum hvn_route {
 	HVN_ROUTE_KERNEL = 1,	/* the hypervisor signals fd; no exit reaches the VMM */
 	HVN_ROUTE_USER = 2,	/* the VMM must pass matching exits to hvn_dispatch() */
