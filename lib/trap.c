@@ -437,11 +437,11 @@ int hvn_irq_add(struct hvn_vm *vm, const struct hvn_irq *irq)
 		r = vm->adapter->irq_assign(vm, irq);
 		if (r == 0)
 			r = HVN_ROUTE_KERNEL;
-		/* The arguments were checked above, so KVM's EINVAL (x86: no
-		 * in-kernel irqchip, or a resampled line on a split irqchip)
-		 * and EAGAIN (arm64: vGIC not ready) mean "this VM cannot
-		 * inject it": the VMM does. */
-		else if (r == -EINVAL || r == -EAGAIN || is_fallback_error(r))
+		/* EAGAIN: this VM cannot inject the line (arm64: vGIC not
+		 * ready; x86: no irqchip for it, which the KVM adapter tells
+		 * apart from a bad fd): the VMM does.  Other errors, such as
+		 * an fd that is not an eventfd, are the caller's to see. */
+		else if (r == -EAGAIN || is_fallback_error(r))
 			r = HVN_ROUTE_USER;
 		if (r < 0)
 			goto out;

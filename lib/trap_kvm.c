@@ -112,9 +112,37 @@ static int irqfd(struct hvn_vm *vm, const struct hvn_irq *irq, uint32_t flags)
 	return vm_ioctl(vm, KVM_IRQFD, &a);
 }
 
+/*
+ * Does the VM have KVM's full in-kernel irqchip (PIC and IOAPIC)?
+ * KVM_GET_IRQCHIP reads state only, and fails with ENXIO without one.
+ */
+static int has_kernel_irqchip(struct hvn_vm *vm)
+{
+#ifdef KVM_IRQCHIP_PIC_MASTER
+	struct kvm_irqchip chip;
+
+	memset(&chip, 0, sizeof(chip));
+	chip.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	return vm_ioctl(vm, KVM_GET_IRQCHIP, &chip) == 0;
+#else
+	return 1;	/* no way to ask: keep KVM's answer as it is */
+#endif
+}
+
 static int kvm_irq_assign(struct hvn_vm *vm, const struct hvn_irq *irq)
 {
-	return irqfd(vm, irq, 0);
+	int r = irqfd(vm, irq, 0);
+
+	/*
+	 * x86 KVM refuses an irqfd with EINVAL, not EAGAIN (arm64's "vgic not
+	 * initialised yet"), when the VM lacks the irqchip the line needs: any
+	 * in-kernel one, or the full one for a resample fd.  Report that as
+	 * the EAGAIN trap.c falls back on; an EINVAL on a VM that has the
+	 * irqchip (e.g. fd is not an eventfd) still reaches the caller.
+	 */
+	if (r == -EINVAL && !has_kernel_irqchip(vm))
+		return -EAGAIN;
+	return r;
 }
 
 static int kvm_irq_deassign(struct hvn_vm *vm, const struct hvn_irq *irq)
