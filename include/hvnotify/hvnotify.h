@@ -4,5 +4,6 @@
 #define HVNOTIFY_HVNOTIFY_H
 
 #include <hvnotify/trap.h>
+#include <hvnotify/mem.h>
 
 #endif /* HVNOTIFY_HVNOTIFY_H */
