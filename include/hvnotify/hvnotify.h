@@ -5,5 +5,6 @@
 
 #include <hvnotify/trap.h>
 #include <hvnotify/mem.h>
+#include <hvnotify/vq.h>
 
 #endif /* HVNOTIFY_HVNOTIFY_H */
