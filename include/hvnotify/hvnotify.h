@@ -4,5 +4,7 @@
 #define HVNOTIFY_HVNOTIFY_H
 
 #include <hvnotify/trap.h>
+#include <hvnotify/mem.h>
+#include <hvnotify/vq.h>
 
 #endif /* HVNOTIFY_HVNOTIFY_H */
