@@ -3,6 +3,8 @@
 #ifndef HVNOTIFY_HVNOTIFY_H
 #define HVNOTIFY_HVNOTIFY_H
 
+#include <hvnotify/dev.h>
+#include <hvnotify/loop.h>
 #include <hvnotify/trap.h>
 #include <hvnotify/mem.h>
 #include <hvnotify/vq.h>

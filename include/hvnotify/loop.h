@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvnotify/loop.h - the data-plane engine: one thread, one io_uring.
+ *
+ * A loop waits on kick eventfds (multishot poll) and carries the device's
+ * own I/O in the same ring, so one io_uring_enter() submits new I/O, signals
+ * call eventfds and reaps completions.  Operations are caller-owned structs
+ * embedded in the caller's requests: the loop allocates nothing per
+ * operation.  A loop belongs to the thread that created it; none of these
+ * functions may be called from another thread: to reach a loop from
+ * outside, poll an eventfd of your own on it.
+ */
+#ifndef HVNOTIFY_LOOP_H
+#define HVNOTIFY_LOOP_H
+
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hvn_loop;
+struct hvn_loop_op;
+
+/* hvn_loop_op callback flags */
+#define HVN_LOOP_MORE	(1u << 0)	/* a multishot operation stays armed */
+
+/*
+ * An operation in flight.  res is what the system call would have
+ * returned: a byte count, 0, or a negative errno; for a poll, the ready
+ * events.  The callback may submit new operations, including on op itself
+ * once it is no longer in flight (no HVN_LOOP_MORE).
+ */
+typedef void (*hvn_loop_cb)(struct hvn_loop_op *op, int32_t res, uint32_t flags);
+
+struct hvn_loop_op {
+	hvn_loop_cb cb;
+};
+
+/*
+ * Work to run once after the current batch of completions: a queue that
+ * completed several requests publishes them and notifies the guest once.
+ */
+struct hvn_loop_defer {
+	void (*fn)(struct hvn_loop_defer *defer);
+	struct hvn_loop_defer *next;	/* private to the loop */
+	uint32_t queued;		/* private to the loop */
+};
+
+int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp);
+void hvn_loop_free(struct hvn_loop *loop);
+int hvn_loop_run(struct hvn_loop *loop, int timeout_ms);
+
+int hvn_loop_poll(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, uint32_t events,
+		  int multishot);
+int hvn_loop_cancel(struct hvn_loop *loop, struct hvn_loop_op *op);
+int hvn_loop_readv(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
+		   const struct iovec *iov, unsigned int iovcnt, uint64_t offset);
+int hvn_loop_writev(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
+		    const struct iovec *iov, unsigned int iovcnt, uint64_t offset);
+int hvn_loop_fsync(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int datasync);
+int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int mode,
+		       uint64_t offset, uint64_t len);
+int hvn_loop_signal(struct hvn_loop *loop, int eventfd);
+void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HVNOTIFY_LOOP_H */

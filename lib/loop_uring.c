@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: MIT
+/*
+ * loop_uring.c - the io_uring engine behind <hvnotify/loop.h>.
+ *
+ * Each operation's user_data is the address of its struct hvn_loop_op;
+ * user_data 0 marks fire-and-forget work (call-eventfd signals, cancels)
+ * whose completion nobody waits for.  Submission is lazy: SQEs pile up
+ * while callbacks run and all go to the kernel in the one io_uring_enter()
+ * that also waits for the next completions.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvnotify/loop.h"
+
+struct hvn_loop {
+	struct io_uring ring;
+	struct hvn_loop_defer *deferred;	/* LIFO of work for after the batch */
+};
+
+/* What every signal writes: eventfds take an 8-byte counter increment.  The
+ * buffer must outlive the asynchronous write, hence static. */
+static const uint64_t eventfd_one = 1;
+
+int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp)
+{
+	/* Newest first: a single-issuer ring runs its task work at the next
+	 * enter, in our thread, instead of interrupting it with IPIs. */
+	static const unsigned int setup_flags[] = {
+		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+		IORING_SETUP_COOP_TASKRUN,
+		0,
+	};
+	struct hvn_loop *loop;
+	unsigned int i;
+	int r = -EINVAL;
+
+	if (!loopp || entries == 0)
+		return -EINVAL;
+	*loopp = NULL;
+	loop = calloc(1, sizeof(*loop));
+	if (!loop)
+		return -ENOMEM;
+	for (i = 0; i < sizeof(setup_flags) / sizeof(setup_flags[0]); i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = setup_flags[i];
+		r = io_uring_queue_init_params(entries, &loop->ring, &p);
+		/* EINVAL: a flag this kernel does not know; try an older set. */
+		if (r != -EINVAL)
+			break;
+	}
+	if (r < 0) {
+		free(loop);
+		return r;
+	}
+	*loopp = loop;
+	return 0;
+}
+
+void hvn_loop_free(struct hvn_loop *loop)
+{
+	if (!loop)
+		return;
+	io_uring_queue_exit(&loop->ring);
+	free(loop);
+}
+
+/* An SQE, submitting what is queued when the ring is full. */
+static struct io_uring_sqe *get_sqe(struct hvn_loop *loop)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+
+	if (!sqe) {
+		io_uring_submit(&loop->ring);
+		sqe = io_uring_get_sqe(&loop->ring);
+	}
+	return sqe;
+}
+
+static void set_op(struct io_uring_sqe *sqe, struct hvn_loop_op *op)
+{
+	io_uring_sqe_set_data(sqe, op);
+}
+
+int hvn_loop_poll(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, uint32_t events,
+		  int multishot)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	if (multishot)
+		io_uring_prep_poll_multishot(sqe, fd, events);
+	else
+		io_uring_prep_poll_add(sqe, fd, events);
+	set_op(sqe, op);
+	return 0;
+}
+
+/* The op's callback still runs, with -ECANCELED, unless it completed first. */
+int hvn_loop_cancel(struct hvn_loop *loop, struct hvn_loop_op *op)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+int hvn_loop_readv(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
+		   const struct iovec *iov, unsigned int iovcnt, uint64_t offset)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_readv(sqe, fd, iov, iovcnt, offset);
+	set_op(sqe, op);
+	return 0;
+}
+
+int hvn_loop_writev(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
+		    const struct iovec *iov, unsigned int iovcnt, uint64_t offset)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_writev(sqe, fd, iov, iovcnt, offset);
+	set_op(sqe, op);
+	return 0;
+}
+
+int hvn_loop_fsync(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int datasync)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+	set_op(sqe, op);
+	return 0;
+}
+
+int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int mode,
+		       uint64_t offset, uint64_t len)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
+	set_op(sqe, op);
+	return 0;
+}
+
+/* Signal an eventfd (a call fd) as part of the next submission. */
+int hvn_loop_signal(struct hvn_loop *loop, int eventfd)
+{
+	struct io_uring_sqe *sqe = get_sqe(loop);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write(sqe, eventfd, &eventfd_one, sizeof(eventfd_one), 0);
+	io_uring_sqe_set_data(sqe, NULL);
+	return 0;
+}
+
+void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer)
+{
+	if (defer->queued)
+		return;
+	defer->queued = 1;
+	defer->next = loop->deferred;
+	loop->deferred = defer;
+}
+
+static void run_deferred(struct hvn_loop *loop)
+{
+	/* A deferred function may defer again (itself or another): loop
+	 * until the list stays empty. */
+	while (loop->deferred) {
+		struct hvn_loop_defer *d = loop->deferred;
+
+		loop->deferred = NULL;
+		while (d) {
+			struct hvn_loop_defer *next = d->next;
+
+			d->queued = 0;
+			d->fn(d);
+			d = next;
+		}
+	}
+}
+
+/*
+ * Submit what is queued, wait up to timeout_ms (-1: forever, 0: not at all)
+ * for a completion, run the callbacks of every completion that is there,
+ * then the deferred work.  Returns the number of completions handled, or a
+ * negative errno (-EINTR when a signal interrupted the wait).
+ */
+int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
+{
+	struct __kernel_timespec ts, *tsp = NULL;
+	struct io_uring_cqe *cqe;
+	unsigned int head, seen = 0;
+	int r;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+		tsp = &ts;
+	}
+	if (timeout_ms == 0)
+		r = io_uring_submit(&loop->ring);
+	else
+		r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
+	if (r < 0 && r != -ETIME && r != -EINTR)
+		return r;
+
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		struct hvn_loop_op *op = io_uring_cqe_get_data(cqe);
+
+		seen++;
+		if (op)
+			op->cb(op, cqe->res, (cqe->flags & IORING_CQE_F_MORE) ? HVN_LOOP_MORE : 0);
+	}
+	io_uring_cq_advance(&loop->ring, seen);
+	run_deferred(loop);
+	if (!seen && r == -EINTR)
+		return -EINTR;
+	return (int)seen;
+}
