@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hvnotify/dev.h - device backends, written once and hosted anywhere.
+ *
+ * A device is a small ops table: its virtio identity and features, its
+ * config space, and a handler that starts work on one request.  A host
+ * runs the device's queues: hvnotifyd over vhost-user, or a VMM in-process
+ * on its own loop.  The host pops requests, hands each to the device,
+ * collects completions, publishes them to the guest in batches and
+ * signals the guest only when it asked for it; the device never touches
+ * the ring.
+ *
+ * Everything a queue does happens in its loop's thread (<hvnotify/loop.h>):
+ * the handler runs there, and the device submits its I/O on that loop.
+ */
+#ifndef HVNOTIFY_DEV_H
+#define HVNOTIFY_DEV_H
+
+#include <stdint.h>
+
+#include <hvnotify/loop.h>
+#include <hvnotify/vq.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct hvn_dev_queue;
+
+/* A request in flight: storage the host owns, one per request the queue
+ * can hold, so nothing is allocated per request. */
+struct hvn_dev_req {
+	struct hvn_vq_req vq;		/* the chain: iov, n_out, n_in, head */
+	struct hvn_dev_queue *queue;	/* the queue it came from */
+	void *priv;			/* hvn_dev_ops.req_size bytes for the device */
+};
+
+struct hvn_dev_ops {
+	const char *name;		/* "blk", "rng" ... */
+	uint32_t virtio_id;		/* VIRTIO_ID_*: 2 block, 4 entropy */
+	uint32_t config_size;		/* bytes of config space */
+	uint32_t req_size;		/* device-private bytes per request */
+	uint32_t max_segments;		/* descriptors a request may have */
+	uint32_t max_queues;		/* the most queues the device serves */
+
+	/* Device feature bits (the host adds the ring and transport bits). */
+	uint64_t (*get_features)(void *dev);
+	/* The driver's choice; 0 or a negative errno to refuse it. */
+	int (*set_features)(void *dev, uint64_t features);
+	int (*get_config)(void *dev, void *buf, uint32_t offset, uint32_t len);
+	int (*set_config)(void *dev, const void *buf, uint32_t offset, uint32_t len);
+	/* Optional: a queue starts or has stopped (no request in flight). */
+	int (*queue_start)(void *dev, struct hvn_dev_queue *q);
+	void (*queue_stop)(void *dev, struct hvn_dev_queue *q);
+	/* Start work on req; finish now or later with hvn_dev_req_done(). */
+	void (*handle)(void *dev, struct hvn_dev_req *req);
+};
+
+/* Everything a host needs to run one queue of a device. */
+struct hvn_dev_queue_config {
+	const struct hvn_dev_ops *ops;
+	void *dev;
+	struct hvn_vq *vq;		/* configured (size, addr, features, base) */
+	unsigned int index;		/* the queue's number in its device */
+	int kick_fd;			/* the guest's doorbell, an eventfd */
+	int call_fd;			/* the guest's interrupt, an eventfd; -1: none */
+	int err_fd;			/* signalled when the queue breaks; -1: none */
+	unsigned int batch;		/* requests popped per round; 0: default */
+	/* Optional, in the loop's thread: the guest broke the queue. */
+	void (*broken)(struct hvn_dev_queue *q, int err, void *arg);
+	void *arg;
+};
+
+/* Counters of a queue, for statistics and tests. */
+struct hvn_dev_queue_stats {
+	uint64_t requests;		/* popped and handed to the device */
+	uint64_t completions;		/* pushed to the used ring */
+	uint64_t kicks;			/* kick eventfd wake-ups */
+	uint64_t calls;			/* call eventfd signals */
+	uint64_t batches;		/* used-index publications */
+	uint32_t inflight;		/* handed to the device, not yet done */
+	int32_t error;			/* 0, or why the guest broke the queue */
+};
+
+/* For devices. */
+void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written);
+struct hvn_loop *hvn_dev_queue_loop(const struct hvn_dev_queue *q);
+unsigned int hvn_dev_queue_index(const struct hvn_dev_queue *q);
+
+/* For hosts, in the loop's thread. */
+int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config *cfg,
+			struct hvn_dev_queue **qp);
+int hvn_dev_queue_stop(struct hvn_dev_queue *q,
+		       void (*stopped)(struct hvn_dev_queue *q, void *arg), void *arg);
+void hvn_dev_queue_free(struct hvn_dev_queue *q);
+int hvn_dev_queue_stats(const struct hvn_dev_queue *q, struct hvn_dev_queue_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HVNOTIFY_DEV_H */

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/*
+ * dev_queue.c - running one queue of a device on a loop.
+ *
+ * The cycle: a kick (multishot poll on the kick eventfd) pops requests into
+ * free slots and hands them to the device; the device finishes each with
+ * hvn_dev_req_done(), which only records the completion; after the loop's
+ * batch of events, one deferred flush pushes every recorded completion,
+ * publishes the used index once and signals the call eventfd at most once,
+ * when the ring's suppression rules say the guest wants it.
+ *
+ * The kick eventfd is never read: a multishot poll reports every write by
+ * itself, and the count is meaningless (a hint to look at the ring).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hvnotify/dev.h"
+
+#define DEFAULT_BATCH 32
+
+struct dev_slot {
+	struct hvn_dev_req req;
+	struct iovec iov[];	/* then the device's private bytes */
+};
+
+struct hvn_dev_queue {
+	struct hvn_dev_queue_config cfg;
+	struct hvn_loop *loop;
+	struct hvn_loop_op kick_op;
+	struct hvn_loop_defer flush;
+
+	unsigned int size;		/* ring size: the most requests in flight */
+	size_t slot_size;
+	unsigned char *slots;
+	uint16_t *free_slots;		/* stack of free slot numbers */
+	unsigned int nr_free;
+	struct hvn_vq_done *done;	/* completions waiting for the flush */
+	unsigned int nr_done;
+
+	int kick_armed;			/* the multishot poll is in the kernel */
+	int starved;			/* popping stopped for want of a slot */
+	int stopping;
+	void (*stopped)(struct hvn_dev_queue *q, void *arg);
+	void *stopped_arg;
+	struct hvn_dev_queue_stats stats;
+};
+
+static struct dev_slot *slot_at(struct hvn_dev_queue *q, unsigned int i)
+{
+	return (struct dev_slot *)(q->slots + (size_t)i * q->slot_size);
+}
+
+struct hvn_loop *hvn_dev_queue_loop(const struct hvn_dev_queue *q)
+{
+	return q->loop;
+}
+
+unsigned int hvn_dev_queue_index(const struct hvn_dev_queue *q)
+{
+	return q->cfg.index;
+}
+
+static void queue_broken(struct hvn_dev_queue *q, int err)
+{
+	if (q->stats.error)
+		return;
+	q->stats.error = err;
+	/* vhost-user's SET_VRING_ERR: tell the frontend the queue is dead. */
+	if (q->cfg.err_fd >= 0)
+		hvn_loop_signal(q->loop, q->cfg.err_fd);
+	if (q->cfg.broken)
+		q->cfg.broken(q, err, q->cfg.arg);
+}
+
+static void finish_stop(struct hvn_dev_queue *q);
+
+/* Pop what the guest made available, as far as slots last. */
+static void process(struct hvn_dev_queue *q)
+{
+	unsigned int budget = q->cfg.batch;
+
+	if (q->stopping || q->stats.error)
+		return;
+	hvn_vq_disable_notify(q->cfg.vq);
+	for (;;) {
+		struct dev_slot *s;
+		int r;
+
+		if (!q->nr_free) {
+			/* The flush re-runs us when a slot comes back. */
+			q->starved = 1;
+			return;
+		}
+		if (!budget) {
+			/* Let completions and other queues in; come back
+			 * after this batch of events. */
+			q->starved = 1;
+			hvn_loop_defer(q->loop, &q->flush);
+			return;
+		}
+		s = slot_at(q, q->free_slots[q->nr_free - 1]);
+		r = hvn_vq_pop(q->cfg.vq, &s->req.vq);
+		if (r < 0) {
+			queue_broken(q, r);
+			return;
+		}
+		if (r == 0) {
+			/* Empty: ask for kicks again, and look once more, as a
+			 * request may have landed before the driver saw that. */
+			r = hvn_vq_enable_notify(q->cfg.vq);
+			if (r < 0) {
+				queue_broken(q, r);
+				return;
+			}
+			if (r == 0)
+				return;
+			hvn_vq_disable_notify(q->cfg.vq);
+			continue;
+		}
+		q->nr_free--;
+		budget--;
+		q->stats.requests++;
+		q->stats.inflight++;
+		q->cfg.ops->handle(q->cfg.dev, &s->req);
+	}
+}
+
+void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written)
+{
+	struct hvn_dev_queue *q = req->queue;
+	struct dev_slot *s = (struct dev_slot *)req;
+	unsigned int i = (unsigned int)(((unsigned char *)s - q->slots) / q->slot_size);
+
+	q->done[q->nr_done].head = req->vq.head;
+	q->done[q->nr_done].reserved = 0;
+	q->done[q->nr_done].len = written;
+	q->nr_done++;
+	q->free_slots[q->nr_free++] = (uint16_t)i;
+	q->stats.inflight--;
+	hvn_loop_defer(q->loop, &q->flush);
+}
+
+static void flush(struct hvn_loop_defer *d)
+{
+	struct hvn_dev_queue *q = (struct hvn_dev_queue *)((char *)d - offsetof(struct hvn_dev_queue, flush));
+
+	if (q->nr_done) {
+		int r = hvn_vq_push_batch(q->cfg.vq, q->done, q->nr_done);
+
+		q->stats.completions += q->nr_done;
+		q->stats.batches++;
+		q->nr_done = 0;
+		if (r < 0)
+			queue_broken(q, r);
+		else if (q->cfg.call_fd >= 0 && hvn_vq_should_notify(q->cfg.vq) > 0) {
+			hvn_loop_signal(q->loop, q->cfg.call_fd);
+			q->stats.calls++;
+		}
+	}
+	if (q->stopping) {
+		finish_stop(q);
+		return;
+	}
+	if (q->starved && q->nr_free) {
+		q->starved = 0;
+		process(q);
+	}
+}
+
+static void on_kick(struct hvn_loop_op *op, int32_t res, uint32_t flags)
+{
+	struct hvn_dev_queue *q = (struct hvn_dev_queue *)((char *)op - offsetof(struct hvn_dev_queue, kick_op));
+
+	if (!(flags & HVN_LOOP_MORE))
+		q->kick_armed = 0;
+	if (q->stopping) {
+		/* Only the flush finishes a stop: it runs last in the batch
+		 * and is off the loop's list by then, so stopped() may free
+		 * q with nothing left pointing at it. */
+		hvn_loop_defer(q->loop, &q->flush);
+		return;
+	}
+	if (res > 0) {
+		q->stats.kicks++;
+		process(q);
+	}
+	/* The kernel may end a multishot poll on its own (res < 0 or no
+	 * MORE): arm a new one, and look at the ring in case a kick was
+	 * lost in between. */
+	if (!q->kick_armed && hvn_loop_poll(q->loop, &q->kick_op, q->cfg.kick_fd, POLLIN, 1) == 0) {
+		q->kick_armed = 1;
+		process(q);
+	}
+}
+
+int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config *cfg,
+			struct hvn_dev_queue **qp)
+{
+	struct hvn_vq_state st;
+	struct hvn_dev_queue *q;
+	unsigned int i, max_iov;
+	int r;
+
+	if (!qp)
+		return -EINVAL;
+	*qp = NULL;
+	if (!loop || !cfg || !cfg->ops || !cfg->ops->handle || !cfg->vq || cfg->kick_fd < 0)
+		return -EINVAL;
+	r = hvn_vq_get_state(cfg->vq, &st);
+	if (r < 0)
+		return r;
+	if (st.size == 0)
+		return -EINVAL;
+
+	q = calloc(1, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	q->cfg = *cfg;
+	if (!q->cfg.batch)
+		q->cfg.batch = DEFAULT_BATCH;
+	q->loop = loop;
+	q->size = st.size;
+	/* A descriptor that spans two memory regions takes two entries. */
+	max_iov = (cfg->ops->max_segments ? cfg->ops->max_segments : st.size) * 2;
+	q->slot_size = sizeof(struct dev_slot) + max_iov * sizeof(struct iovec) + cfg->ops->req_size;
+	q->slot_size = (q->slot_size + 15) & ~(size_t)15;
+	q->slots = calloc(q->size, q->slot_size);
+	q->free_slots = calloc(q->size, sizeof(*q->free_slots));
+	q->done = calloc(q->size, sizeof(*q->done));
+	if (!q->slots || !q->free_slots || !q->done) {
+		hvn_dev_queue_free(q);
+		return -ENOMEM;
+	}
+	/* Slot 0 on top of the stack: the first requests use low memory. */
+	for (i = 0; i < q->size; i++) {
+		struct dev_slot *s = slot_at(q, i);
+
+		s->req.queue = q;
+		s->req.vq.iov = s->iov;
+		s->req.vq.max_iov = max_iov;
+		s->req.priv = cfg->ops->req_size ? (unsigned char *)s->iov + max_iov * sizeof(struct iovec) : NULL;
+		q->free_slots[q->size - 1 - i] = (uint16_t)i;
+	}
+	q->nr_free = q->size;
+	q->kick_op.cb = on_kick;
+	q->flush.fn = flush;
+
+	if (!(st.flags & HVN_VQ_STATE_STARTED)) {
+		r = hvn_vq_start(cfg->vq);
+		if (r < 0)
+			goto fail;
+	}
+	if (cfg->ops->queue_start) {
+		r = cfg->ops->queue_start(cfg->dev, q);
+		if (r < 0)
+			goto fail;
+	}
+	r = hvn_loop_poll(loop, &q->kick_op, cfg->kick_fd, POLLIN, 1);
+	if (r < 0) {
+		if (cfg->ops->queue_stop)
+			cfg->ops->queue_stop(cfg->dev, q);
+		goto fail;
+	}
+	q->kick_armed = 1;
+	/* The driver may have made requests available before we watched its
+	 * doorbell (a restart, a reconnect): look once without a kick. */
+	process(q);
+	*qp = q;
+	return 0;
+fail:
+	hvn_dev_queue_free(q);
+	return r;
+}
+
+static void finish_stop(struct hvn_dev_queue *q)
+{
+	void (*stopped)(struct hvn_dev_queue *, void *) = q->stopped;
+
+	/* Wait for the device's I/O and for the kernel to drop the poll. */
+	if (q->stats.inflight || q->kick_armed || q->nr_done || !stopped)
+		return;
+	q->stopped = NULL;
+	hvn_vq_stop(q->cfg.vq);
+	if (q->cfg.ops->queue_stop)
+		q->cfg.ops->queue_stop(q->cfg.dev, q);
+	stopped(q, q->stopped_arg);
+}
+
+/*
+ * Stop taking requests, let those in flight finish and publish them, then
+ * stop the ring and call stopped() (in the loop's thread; it may free q).
+ * After that, hvn_vq_get_base() gives the index to resume from.
+ */
+int hvn_dev_queue_stop(struct hvn_dev_queue *q,
+		       void (*stopped)(struct hvn_dev_queue *q, void *arg), void *arg)
+{
+	if (!q || !stopped)
+		return -EINVAL;
+	if (q->stopping)
+		return -EALREADY;
+	q->stopping = 1;
+	q->stopped = stopped;
+	q->stopped_arg = arg;
+	if (q->kick_armed)
+		hvn_loop_cancel(q->loop, &q->kick_op);
+	hvn_loop_defer(q->loop, &q->flush);
+	return 0;
+}
+
+void hvn_dev_queue_free(struct hvn_dev_queue *q)
+{
+	if (!q)
+		return;
+	free(q->slots);
+	free(q->free_slots);
+	free(q->done);
+	free(q);
+}
+
+int hvn_dev_queue_stats(const struct hvn_dev_queue *q, struct hvn_dev_queue_stats *stats)
+{
+	if (!q || !stats)
+		return -EINVAL;
+	*stats = q->stats;
+	return 0;
+}
