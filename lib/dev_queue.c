@@ -184,13 +184,19 @@ static void on_kick(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 		hvn_loop_defer(q->loop, &q->flush);
 		return;
 	}
+	if (res < 0) {
+		/* The kick fd itself failed (closed behind our back): no kick
+		 * can reach this queue any more, and re-arming would spin. */
+		queue_broken(q, res);
+		return;
+	}
 	if (res > 0) {
 		q->stats.kicks++;
 		process(q);
 	}
-	/* The kernel may end a multishot poll on its own (res < 0 or no
-	 * MORE): arm a new one, and look at the ring in case a kick was
-	 * lost in between. */
+	/* The kernel may end a multishot poll on its own (no MORE, e.g. when
+	 * its completion queue overflowed): arm a new one, and look at the
+	 * ring in case a kick fell in between. */
 	if (!q->kick_armed && hvn_loop_poll(q->loop, &q->kick_op, q->cfg.kick_fd, POLLIN, 1) == 0) {
 		q->kick_armed = 1;
 		process(q);
@@ -302,11 +308,15 @@ int hvn_dev_queue_stop(struct hvn_dev_queue *q,
 		return -EINVAL;
 	if (q->stopping)
 		return -EALREADY;
+	if (q->kick_armed) {
+		int r = hvn_loop_cancel(q->loop, &q->kick_op);
+
+		if (r < 0)
+			return r;	/* nothing changed: the caller may retry */
+	}
 	q->stopping = 1;
 	q->stopped = stopped;
 	q->stopped_arg = arg;
-	if (q->kick_armed)
-		hvn_loop_cancel(q->loop, &q->kick_op);
 	hvn_loop_defer(q->loop, &q->flush);
 	return 0;
 }

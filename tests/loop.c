@@ -71,7 +71,15 @@ int main(void)
 		return T_EXIT_SKIP;
 	}
 	REQUIRE(r == 0, "hvn_loop_new (r=%d)", r);
-	CHECK(hvn_loop_new(0, &loop) == -EINVAL, "0 entries -> EINVAL");
+	{
+		struct hvn_loop *other = (struct hvn_loop *)&other;
+
+		CHECK(hvn_loop_new(0, &other) == -EINVAL && other == NULL,
+		      "0 entries -> EINVAL, and the result pointer cleared");
+	}
+	CHECK(hvn_loop_new(8, NULL) == -EINVAL, "NULL result pointer -> EINVAL");
+	CHECK(hvn_loop_poll(loop, NULL, 0, POLLIN, 0) == -EINVAL, "NULL op -> EINVAL");
+	CHECK(hvn_loop_run(NULL, 0) == -EINVAL, "run on NULL -> EINVAL");
 	CHECK(hvn_loop_run(loop, 0) == 0, "run with nothing queued and timeout 0 returns 0");
 
 	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -85,13 +93,19 @@ int main(void)
 	CHECK(kick.calls == 3 && kick.more == 3, "3 writes, 3 callbacks, each still armed (%d, %d)",
 	      kick.calls, kick.more);
 	CHECK(kick.last_res & POLLIN, "the poll result says readable");
+	/* Busy polling (timeout 0) must see a kick without blocking: the
+	 * completion may wait as task work until we enter the kernel. */
+	REQUIRE(write(efd, &one, 8) == 8, "kick while busy polling");
+	for (i = 0; i < 1000000 && kick.calls == 3; i++)
+		hvn_loop_run(loop, 0);
+	CHECK(kick.calls == 4, "a busy-polling loop saw the kick (after %d rounds)", i);
 	REQUIRE(hvn_loop_cancel(loop, &kick.op) == 0, "cancel the poll");
-	RUN_UNTIL(loop, kick.calls == 4);
-	CHECK(kick.calls == 4 && kick.more == 3 && kick.last_res == -ECANCELED,
+	RUN_UNTIL(loop, kick.calls == 5);
+	CHECK(kick.calls == 5 && kick.more == 4 && kick.last_res == -ECANCELED,
 	      "the cancelled poll reports -ECANCELED, no longer armed (res %d)", kick.last_res);
 	REQUIRE(write(efd, &one, 8) == 8, "write after cancel");
 	hvn_loop_run(loop, 20);
-	CHECK(kick.calls == 4, "no callback after cancel");
+	CHECK(kick.calls == 5, "no callback after cancel");
 
 	/* A real file: a memfd, so the test needs no disk. */
 	fd = memfd_create("hvn-loop-test", MFD_CLOEXEC);
