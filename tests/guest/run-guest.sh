@@ -65,6 +65,9 @@
 #       --reconnect          chardev reconnect=1: QEMU waits for a backend that
 #                            went away and reconnects (crash-restart tests)
 #       --no-host-check      do not re-check the image file on the host
+#       --strace             trace the backend we start (strace -p, once its
+#                            socket is up) into OUT/backend.strace, and decode
+#                            the vhost-user messages into OUT/vhost-user.txt
 #
 # Run:
 #   -o, --out DIR            logs and the image (default: mktemp -d)
@@ -121,7 +124,7 @@ WORKLOADS=verify QUEUES=1 SMP="" MEM=512
 SOAK_SECS=60 SOAK_ROUNDS=0 BENCH_MIB=16 BENCH_REPS=1 RNG_BYTES=4096 PATTERN_MIB=8
 SOAK_MIB=1 APPEND_EXTRA=""
 BACKEND_CMD="" SOCK="" IMG="" IMG_MIB="" KEEP_BACKEND=0 STOP_SIG=TERM EXIT_ANY=0
-RNG_SOCK="" RNG_BUILTIN=0 RECONNECT=0 HOST_CHECK=1
+RNG_SOCK="" RNG_BUILTIN=0 RECONNECT=0 HOST_CHECK=1 STRACE=0
 OUT="" BUILD="${HVN_GUEST_BUILD:-}" T_QEMU="" T_BOOT=120 T_BSTART=10 T_BEXIT=10 VERBOSE=0
 
 while [ $# -gt 0 ]; do
@@ -164,6 +167,7 @@ while [ $# -gt 0 ]; do
     --rng-builtin) RNG_BUILTIN=1 ;;
     --reconnect) RECONNECT=1 ;;
     --no-host-check) HOST_CHECK=0 ;;
+    --strace) STRACE=1 ;;
     -o|--out) OUT=$val ;;
     -b|--build-dir) BUILD=$val ;;
     -T|--timeout) T_QEMU=$val ;;
@@ -190,6 +194,7 @@ if [ "$KEEP_BACKEND" = 1 ] && [ -n "$BACKEND_CMD" ]; then
 fi
 [ "$KEEP_BACKEND" = 1 ] && [ -z "$SOCK" ] && die_usage "--keep-backend needs --socket PATH of the running backend"
 [ -n "$RNG_SOCK" ] && [ "$RNG_BUILTIN" = 1 ] && die_usage "--rng-socket or --rng-builtin, not both"
+[ "$STRACE" = 1 ] && [ "$KEEP_BACKEND" = 1 ] && die_usage "--strace traces the backend the harness starts: not with --keep-backend"
 HAVE_RNG=0
 { [ -n "$RNG_SOCK" ] || [ "$RNG_BUILTIN" = 1 ]; } && HAVE_RNG=1
 WL=""
@@ -256,6 +261,7 @@ if command -v ldd >/dev/null &&
    ! [[ $(LC_ALL=C ldd "$BUSYBOX" 2>&1) =~ not\ a\ dynamic|statically\ linked ]]; then
     cannot_run "$BUSYBOX is dynamically linked; the guest has no libc (apt-get install busybox-static)"
 fi
+[ "$STRACE" = 1 ] && { command -v strace >/dev/null || cannot_run "no strace (apt-get install strace)"; }
 for t in cpio timeout sha256sum awk; do
     command -v $t >/dev/null || cannot_run "no $t"
 done
@@ -294,7 +300,7 @@ running() {
 }
 
 # What this script started, by PID; the EXIT trap stops what still runs.
-BPID="" QPID="" RPID="" SOCKDIR="" FIFO="" IMG_OURS=0 VERDICT=FAIL
+BPID="" QPID="" RPID="" SPID="" SOCKDIR="" FIFO="" IMG_OURS=0 VERDICT=FAIL
 cleanup() {
     trap - EXIT INT TERM
     if [ -n "$QPID" ] && running "$QPID"; then kill -TERM "$QPID" 2>/dev/null; wait "$QPID" 2>/dev/null; fi
@@ -304,6 +310,7 @@ cleanup() {
         for _ in $(seq 50); do running "$BPID" || break; sleep 0.1; done
         { running "$BPID" && kill -KILL "$BPID"; wait "$BPID"; } 2>/dev/null
     fi
+    if [ -n "$SPID" ] && running "$SPID"; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi
     if [ -n "$RPID" ] && running "$RPID"; then kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null; fi
     [ -n "$FIFO" ] && rm -f "$FIFO"
     [ -n "$SOCKDIR" ] && rm -rf "$SOCKDIR"
@@ -555,6 +562,23 @@ fi
 T_BREADY=$(el "$T0" "$(now)")
 say "backend listening on ${SOCKS[*]} after ${T_BREADY}s${BPID:+ (pid $BPID)}"
 
+# strace attaches to the backend's PID (all threads) rather than starting
+# it: the stop signal then reaches the backend itself and its exit status
+# stays its own.  QEMU has not connected yet, so no message is missed.
+if [ "$STRACE" = 1 ]; then
+    strace -f -tt -yy -xx -s 65536 -o "$OUT/backend.strace" -p "$BPID" \
+        -e trace=recvmsg,sendmsg,recvfrom,sendto,read,write,readv,writev,close \
+        2>"$OUT/strace.log" &
+    SPID=$!
+    for _ in $(seq 100); do
+        grep -q attached "$OUT/strace.log" 2>/dev/null && break
+        running "$SPID" || break
+        sleep 0.05
+    done
+    grep -q attached "$OUT/strace.log" 2>/dev/null || { say "FAIL: strace could not attach:"; cat "$OUT/strace.log"; exit 1; }
+    say "strace (pid $SPID) attached to the backend: $OUT/backend.strace"
+fi
+
 # --------------------------------------------------------------------- QEMU --
 APPEND="console=ttyS0 panic=-1 hg.workload=$WORKLOADS hg.queues=$QUEUES hg.writers=$SMP"
 APPEND+=" hg.soak_secs=$SOAK_SECS hg.soak_rounds=$SOAK_ROUNDS hg.bench_mib=$BENCH_MIB"
@@ -670,6 +694,19 @@ if [ -n "$BPID" ]; then
         fi
     fi
     BPID=""
+    if [ -n "$SPID" ]; then   # it ends with its tracee
+        for _ in $(seq 100); do running "$SPID" || break; sleep 0.05; done
+        running "$SPID" && kill "$SPID"
+        wait "$SPID" 2>/dev/null
+        SPID=""
+        if command -v python3 >/dev/null &&
+           python3 "$HERE/vhost-user-decode.py" "$OUT/backend.strace" >"$OUT/vhost-user.txt" 2>&1; then
+            say "vhost-user messages: $OUT/vhost-user.txt ($(grep -c ' F->B ' "$OUT/vhost-user.txt") from QEMU)"
+            grep '^# ' "$OUT/vhost-user.txt" | grep -v "backend's own" | sed 's/^/    /' | tee -a "$SUMMARY"
+        else
+            say "could not decode $OUT/backend.strace (see $OUT/vhost-user.txt)"
+        fi
+    fi
     if [ -s "$OUT/backend.log" ]; then
         say "backend.log (last lines):"
         tail -n 10 "$OUT/backend.log" | sed 's/^/    /' | tee -a "$SUMMARY"
