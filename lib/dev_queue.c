@@ -144,6 +144,19 @@ void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written)
 	hvn_loop_defer(q->loop, &q->flush);
 }
 
+/*
+ * The request breaks the device's protocol (a block request without a
+ * status byte, say): the driver is broken or hostile.  The queue breaks as
+ * if the ring itself were malformed, and the chain goes back with nothing
+ * written, which also releases the ring's hold on it so that a reset guest
+ * can start the queue again.
+ */
+void hvn_dev_req_abort(struct hvn_dev_req *req, int err)
+{
+	queue_broken(req->queue, err < 0 ? err : -EPROTO);
+	hvn_dev_req_done(req, 0);
+}
+
 static void flush(struct hvn_loop_defer *d)
 {
 	struct hvn_dev_queue *q = (struct hvn_dev_queue *)((char *)d - offsetof(struct hvn_dev_queue, flush));

@@ -84,6 +84,7 @@ struct hvn_dev_queue_stats {
 
 /* For devices. */
 void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written);
+void hvn_dev_req_abort(struct hvn_dev_req *req, int err);
 struct hvn_loop *hvn_dev_queue_loop(const struct hvn_dev_queue *q);
 unsigned int hvn_dev_queue_index(const struct hvn_dev_queue *q);
 

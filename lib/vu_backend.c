@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vu_backend.c - the vhost-user backend state machine: one device, one
+ * frontend connection.
+ *
+ * Messages are read one at a time (vu_msg.c) and each is checked before it
+ * is used; the first bad one ends the connection with a reason, and every
+ * descriptor it carried is closed.  Queues run elsewhere (the host's data
+ * plane); the rules that keep the two apart:
+ *
+ *  - A queue runs when it has a size, ring addresses, a kick eventfd,
+ *    guest memory and (once VHOST_USER_F_PROTOCOL_FEATURES is acked) has
+ *    been enabled.  After every message the backend compares what should
+ *    run with what runs, and starts or stops queues.
+ *  - A running queue is never reconfigured in place: a message that would
+ *    change it (its addresses, fds, size, base, the features, a reset)
+ *    first stops it.  Stopping is asynchronous, as the queue's I/O in
+ *    flight must finish; meanwhile the backend reads nothing more from the
+ *    frontend (HVN_VU_PAUSED) and carries on with the waiting message once
+ *    the host reports the stop.
+ *  - GET_VRING_BASE answers only after the queue stopped, with the index
+ *    the ring stopped at, and drops the queue's kick and call eventfds, as
+ *    the frontend sends new ones before it starts the queue again.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hvnotify/vhost_user.h"
+#include "vu_proto.h"
+
+#define RING_FEATURES (HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC)
+#define F_PROTOCOL (UINT64_C(1) << VU_F_PROTOCOL_FEATURES)
+#define PROTOCOL_OFFERED ((UINT64_C(1) << VU_PROTOCOL_F_MQ) | \
+			  (UINT64_C(1) << VU_PROTOCOL_F_REPLY_ACK) | \
+			  (UINT64_C(1) << VU_PROTOCOL_F_CONFIG) | \
+			  (UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+			  (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE))
+/* Memory slots offered with CONFIGURE_MEM_SLOTS (what libvhost-user offers). */
+#define MAX_MEM_SLOTS 32
+
+enum queue_state { Q_IDLE, Q_RUNNING, Q_STOPPING };
+
+struct vu_queue {
+	struct hvn_vq *vq;		/* created at the first message for it */
+	uint32_t num;			/* 0: not set */
+	uint16_t base;
+	bool addr_set;
+	bool enabled;
+	struct hvn_vq_addr addr;
+	int kick_fd, call_fd, err_fd;
+	enum queue_state state;
+};
+
+struct hvn_vu_backend {
+	struct hvn_vu_backend_config cfg;
+	struct hvn_mem *mem;
+	unsigned int nregions;
+	uint64_t offered;		/* virtio features */
+	uint64_t acked;
+	uint64_t protocol;		/* acked protocol features */
+	struct vu_queue *queues;
+	struct vu_reader rd;
+	bool msg_waiting;		/* rd.msg is complete, waiting for stops */
+	unsigned int stops_pending;
+	int dead;			/* the connection must end with this error */
+	char why[200];
+};
+
+static int fail(struct hvn_vu_backend *b, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(struct hvn_vu_backend *b, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b->why, sizeof(b->why), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+const char *hvn_vu_backend_strerror(const struct hvn_vu_backend *b)
+{
+	return b && b->why[0] ? b->why : "no error";
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+int hvn_vu_backend_new(const struct hvn_vu_backend_config *cfg, struct hvn_vu_backend **bp)
+{
+	struct hvn_vu_backend *b;
+	unsigned int i;
+	uint64_t dev_features = 0;
+	int r;
+
+	if (!bp)
+		return -EINVAL;
+	*bp = NULL;
+	if (!cfg || !cfg->ops || !cfg->host || !cfg->host->queue_start || !cfg->host->queue_stop ||
+	    cfg->num_queues == 0 || cfg->num_queues > VU_VRING_IDX_MASK + 1 ||
+	    (cfg->ops->max_queues && cfg->num_queues > cfg->ops->max_queues))
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->cfg = *cfg;
+	b->queues = calloc(cfg->num_queues, sizeof(*b->queues));
+	r = b->queues ? hvn_mem_new(&b->mem) : -ENOMEM;
+	if (r < 0) {
+		free(b->queues);
+		free(b);
+		return r;
+	}
+	for (i = 0; i < cfg->num_queues; i++) {
+		struct vu_queue *q = &b->queues[i];
+
+		q->kick_fd = q->call_fd = q->err_fd = -1;
+	}
+	if (cfg->ops->get_features)
+		dev_features = cfg->ops->get_features(cfg->dev) & ~cfg->features_mask;
+	/* The transport's bits are ours to offer, not the device's. */
+	b->offered = (dev_features & ~(RING_FEATURES | F_PROTOCOL)) | RING_FEATURES | F_PROTOCOL;
+	vu_reader_init(&b->rd);
+	*bp = b;
+	return 0;
+}
+
+void hvn_vu_backend_free(struct hvn_vu_backend *b)
+{
+	unsigned int i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->cfg.num_queues; i++) {
+		struct vu_queue *q = &b->queues[i];
+
+		hvn_vq_free(q->vq);
+		close_fd(&q->kick_fd);
+		close_fd(&q->call_fd);
+		close_fd(&q->err_fd);
+	}
+	if (b->msg_waiting)
+		vu_msg_close_fds(&b->rd.msg);
+	else
+		vu_msg_close_fds(&b->rd.msg);	/* a partial message's fds */
+	hvn_mem_free(b->mem);
+	free(b->queues);
+	free(b);
+}
+
+/* ---- queues ---- */
+
+static bool queue_ready(const struct hvn_vu_backend *b, const struct vu_queue *q)
+{
+	/* Without PROTOCOL_FEATURES a ring is enabled from the start. */
+	bool enabled = q->enabled || !(b->acked & F_PROTOCOL);
+
+	return q->num && q->addr_set && q->kick_fd >= 0 && b->nregions && enabled;
+}
+
+static int queue_start(struct hvn_vu_backend *b, unsigned int idx)
+{
+	struct vu_queue *q = &b->queues[idx];
+	struct hvn_dev_queue_config qc;
+	int r;
+
+	r = hvn_vq_set_size(q->vq, q->num);
+	if (r == 0)
+		r = hvn_vq_set_features(q->vq, b->acked);
+	if (r == 0)
+		r = hvn_vq_set_addr(q->vq, &q->addr);
+	if (r == 0)
+		r = hvn_vq_set_base(q->vq, q->base);
+	if (r < 0)
+		return fail(b, r, "queue %u: bad ring parameters: %s", idx, strerror(-r));
+	r = hvn_vq_start(q->vq);
+	if (r < 0)
+		return fail(b, r, "queue %u: rings not in guest memory: %s", idx, strerror(-r));
+
+	memset(&qc, 0, sizeof(qc));
+	qc.ops = b->cfg.ops;
+	qc.dev = b->cfg.dev;
+	qc.vq = q->vq;
+	qc.index = idx;
+	qc.kick_fd = q->kick_fd;
+	qc.call_fd = q->call_fd;
+	qc.err_fd = q->err_fd;
+	r = b->cfg.host->queue_start(b->cfg.host_arg, idx, &qc);
+	if (r < 0) {
+		hvn_vq_stop(q->vq);
+		return fail(b, r, "queue %u: the data plane refused it: %s", idx, strerror(-r));
+	}
+	q->state = Q_RUNNING;
+	return 0;
+}
+
+static int queue_stop(struct hvn_vu_backend *b, unsigned int idx)
+{
+	struct vu_queue *q = &b->queues[idx];
+	int r;
+
+	if (q->state != Q_RUNNING)
+		return 0;
+	q->state = Q_STOPPING;
+	b->stops_pending++;
+	r = b->cfg.host->queue_stop(b->cfg.host_arg, idx);
+	if (r < 0)
+		return fail(b, r, "queue %u: the data plane cannot stop it: %s", idx, strerror(-r));
+	return HVN_VU_PAUSED;
+}
+
+/* Start what should run, stop what should not. */
+static int reconcile(struct hvn_vu_backend *b)
+{
+	unsigned int i;
+	int paused = 0;
+
+	for (i = 0; i < b->cfg.num_queues; i++) {
+		struct vu_queue *q = &b->queues[i];
+		bool ready = queue_ready(b, q);
+		int r = 0;
+
+		if (ready && q->state == Q_IDLE)
+			r = queue_start(b, i);
+		else if (!ready && q->state == Q_RUNNING)
+			r = queue_stop(b, i);
+		if (r < 0)
+			return r;
+		paused |= r == HVN_VU_PAUSED || q->state == Q_STOPPING;
+	}
+	return paused ? HVN_VU_PAUSED : 0;
+}
+
+int hvn_vu_backend_stop_all(struct hvn_vu_backend *b)
+{
+	unsigned int i;
+
+	if (!b)
+		return -EINVAL;
+	for (i = 0; i < b->cfg.num_queues; i++) {
+		int r = queue_stop(b, i);
+
+		if (r < 0)
+			return r;
+	}
+	return (int)b->stops_pending;
+}
+
+/* Forget a queue's configuration (GET_VRING_BASE keeps it, resets do not). */
+static void queue_reset(struct vu_queue *q)
+{
+	close_fd(&q->kick_fd);
+	close_fd(&q->call_fd);
+	close_fd(&q->err_fd);
+	q->num = 0;
+	q->base = 0;
+	q->addr_set = false;
+	q->enabled = false;
+}
+
+/* ---- messages ---- */
+
+static int reply(struct hvn_vu_backend *b, int sock, const struct vu_msg *req,
+		 const void *payload, uint32_t size)
+{
+	struct vu_msg m;
+	int r;
+
+	memset(&m.hdr, 0, sizeof(m.hdr));
+	m.hdr.request = req->hdr.request;
+	m.hdr.flags = VU_VERSION | VU_FLAG_REPLY;
+	m.hdr.size = size;
+	memcpy(&m.payload, payload, size);
+	m.nfds = 0;
+	r = vu_msg_send(sock, &m);
+	if (r < 0)
+		return fail(b, r, "reply to %s: %s", vu_request_name(req->hdr.request), strerror(-r));
+	return 0;
+}
+
+static int reply_u64(struct hvn_vu_backend *b, int sock, const struct vu_msg *req, uint64_t v)
+{
+	return reply(b, sock, req, &v, sizeof(v));
+}
+
+/* The queue a message names, or NULL after recording why not. */
+static struct vu_queue *msg_queue(struct hvn_vu_backend *b, const struct vu_msg *m, uint32_t idx,
+				  int *err)
+{
+	struct vu_queue *q;
+
+	if (idx >= b->cfg.num_queues) {
+		*err = fail(b, -ERANGE, "%s: queue %u, but the device has %u",
+			    vu_request_name(m->hdr.request), idx, b->cfg.num_queues);
+		return NULL;
+	}
+	q = &b->queues[idx];
+	if (!q->vq) {
+		int r = hvn_vq_new(b->mem, &q->vq);
+
+		if (r < 0) {
+			*err = fail(b, r, "queue %u: %s", idx, strerror(-r));
+			return NULL;
+		}
+	}
+	return q;
+}
+
+/* The queue index a message is about, if it is about one: -1 otherwise. */
+static int msg_queue_index(const struct vu_msg *m)
+{
+	switch (m->hdr.request) {
+	case VU_SET_VRING_NUM:
+	case VU_SET_VRING_BASE:
+	case VU_GET_VRING_BASE:
+	case VU_SET_VRING_ADDR:
+		return (int)m->payload.state.index;	/* same place in vu_vring_addr */
+	case VU_SET_VRING_KICK:
+	case VU_SET_VRING_CALL:
+	case VU_SET_VRING_ERR:
+		return (int)(m->payload.u64 & VU_VRING_IDX_MASK);
+	}
+	return -1;
+}
+
+/*
+ * Must a queue stop before this message can be applied?  Returns
+ * HVN_VU_PAUSED if a stop is now pending, 0 if the message can go ahead.
+ */
+static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	int idx = msg_queue_index(m), r = 0;
+	unsigned int i;
+
+	switch (m->hdr.request) {
+	case VU_SET_FEATURES:
+	case VU_RESET_OWNER:
+	case VU_RESET_DEVICE:
+		for (i = 0; i < b->cfg.num_queues && r >= 0; i++)
+			if (b->queues[i].state == Q_RUNNING)
+				r = queue_stop(b, i);
+		break;
+	default:
+		if (idx >= 0 && (unsigned int)idx < b->cfg.num_queues &&
+		    b->queues[idx].state == Q_RUNNING)
+			r = queue_stop(b, (unsigned int)idx);
+	}
+	if (r < 0)
+		return r;
+	return b->stops_pending ? HVN_VU_PAUSED : 0;
+}
+
+static void region_from_msg(const struct vu_mem_region *in, int fd, struct hvn_mem_region *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->gpa = in->gpa;
+	out->size = in->size;
+	out->uaddr = in->uaddr;
+	out->mmap_offset = in->mmap_offset;
+	out->fd = fd;
+}
+
+static int set_mem_table(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	struct hvn_mem_region regions[VU_MEM_TABLE_REGIONS];
+	uint32_t i, n = m->payload.mem.nregions;
+	int r;
+
+	for (i = 0; i < n; i++)
+		region_from_msg(&m->payload.mem.regions[i], m->fds[i], &regions[i]);
+	r = hvn_mem_set_table(b->mem, regions, n);
+	if (r < 0)
+		return fail(b, r, "SET_MEM_TABLE: %u regions refused: %s", n, strerror(-r));
+	b->nregions = n;
+	return 0;
+}
+
+static int add_mem_reg(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	struct hvn_mem_region region;
+	int r;
+
+	if (b->nregions >= MAX_MEM_SLOTS)
+		return fail(b, -ENOSPC, "ADD_MEM_REG: all %d memory slots are in use", MAX_MEM_SLOTS);
+	region_from_msg(&m->payload.mem_single.region, m->fds[0], &region);
+	r = hvn_mem_add_region(b->mem, &region);
+	if (r < 0)
+		return fail(b, r, "ADD_MEM_REG gpa 0x%llx size 0x%llx: %s",
+			    (unsigned long long)region.gpa, (unsigned long long)region.size,
+			    strerror(-r));
+	b->nregions++;
+	return 0;
+}
+
+static int rem_mem_reg(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	struct hvn_mem_region region;
+	int r;
+
+	region_from_msg(&m->payload.mem_single.region, -1, &region);
+	r = hvn_mem_remove_region(b->mem, &region);
+	if (r < 0)
+		return fail(b, r, "REM_MEM_REG gpa 0x%llx: %s", (unsigned long long)region.gpa,
+			    strerror(-r));
+	b->nregions--;
+	return 0;
+}
+
+static int get_config(struct hvn_vu_backend *b, int sock, const struct vu_msg *m)
+{
+	struct vu_config c;
+	uint32_t off = m->payload.config.offset, len = m->payload.config.size;
+	int r;
+
+	if (!b->cfg.ops->get_config || off > b->cfg.ops->config_size ||
+	    len > b->cfg.ops->config_size - off)
+		return fail(b, -EINVAL, "GET_CONFIG: %u bytes at %u of a %u-byte config space",
+			    len, off, b->cfg.ops->config_size);
+	memset(&c, 0, sizeof(c));
+	c.offset = off;
+	c.size = len;
+	c.flags = m->payload.config.flags;
+	r = b->cfg.ops->get_config(b->cfg.dev, c.data, off, len);
+	if (r < 0)
+		return fail(b, r, "GET_CONFIG: the device refused: %s", strerror(-r));
+	return reply(b, sock, m, &c, (uint32_t)VU_CONFIG_HDR_SIZE + len);
+}
+
+static int set_config(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	uint32_t off = m->payload.config.offset, len = m->payload.config.size;
+	int r;
+
+	if (!b->cfg.ops->set_config || off > b->cfg.ops->config_size ||
+	    len > b->cfg.ops->config_size - off)
+		return fail(b, -EINVAL, "SET_CONFIG: %u bytes at %u not writable", len, off);
+	r = b->cfg.ops->set_config(b->cfg.dev, m->payload.config.data, off, len);
+	if (r < 0)
+		return fail(b, r, "SET_CONFIG: the device refused: %s", strerror(-r));
+	return 0;
+}
+
+static int set_features(struct hvn_vu_backend *b, uint64_t f)
+{
+	int r;
+
+	if (f & ~b->offered)
+		return fail(b, -EINVAL, "SET_FEATURES 0x%llx: bits 0x%llx were not offered",
+			    (unsigned long long)f, (unsigned long long)(f & ~b->offered));
+	/* The rings are read as virtio 1.x (little-endian, modern layout). */
+	if (!(f & HVN_VQ_F_VERSION_1))
+		return fail(b, -EINVAL, "SET_FEATURES 0x%llx: legacy drivers (no VERSION_1) are not supported",
+			    (unsigned long long)f);
+	if (b->cfg.ops->set_features) {
+		r = b->cfg.ops->set_features(b->cfg.dev, f);
+		if (r < 0)
+			return fail(b, r, "SET_FEATURES 0x%llx: the device refused: %s",
+				    (unsigned long long)f, strerror(-r));
+	}
+	b->acked = f;
+	return 0;
+}
+
+/* Keep the message's one descriptor (or none) as *slot. */
+static void take_fd(struct vu_msg *m, int *slot)
+{
+	close_fd(slot);
+	if (m->nfds == 1) {
+		*slot = m->fds[0];
+		m->nfds = 0;
+	}
+}
+
+/* Apply one checked message.  Returns 0, HVN_VU_PAUSED, or -errno. */
+static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
+{
+	struct vu_queue *q = NULL;
+	int idx = msg_queue_index(m), r = 0;
+	uint32_t req = m->hdr.request;
+
+	if (idx >= 0) {
+		q = msg_queue(b, m, (uint32_t)idx, &r);
+		if (!q)
+			return r;
+	}
+
+	switch (req) {
+	case VU_GET_FEATURES:
+		return reply_u64(b, sock, m, b->offered);
+	case VU_SET_FEATURES:
+		return set_features(b, m->payload.u64);
+	case VU_GET_PROTOCOL_FEATURES:
+		return reply_u64(b, sock, m, PROTOCOL_OFFERED);
+	case VU_SET_PROTOCOL_FEATURES:
+		if (m->payload.u64 & ~PROTOCOL_OFFERED)
+			return fail(b, -EINVAL, "SET_PROTOCOL_FEATURES: 0x%llx were not offered",
+				    (unsigned long long)(m->payload.u64 & ~PROTOCOL_OFFERED));
+		b->protocol = m->payload.u64;
+		return 0;
+	case VU_SET_OWNER:
+		return 0;
+	case VU_RESET_OWNER:
+	case VU_RESET_DEVICE: {
+		unsigned int i;
+
+		if (req == VU_RESET_DEVICE &&
+		    !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE)))
+			return fail(b, -EPROTO, "RESET_DEVICE without the protocol feature");
+		for (i = 0; i < b->cfg.num_queues; i++)
+			queue_reset(&b->queues[i]);
+		b->acked = 0;
+		return 0;
+	}
+	case VU_GET_QUEUE_NUM:
+		return reply_u64(b, sock, m, b->cfg.num_queues);
+	case VU_GET_MAX_MEM_SLOTS:
+		return reply_u64(b, sock, m, MAX_MEM_SLOTS);
+	case VU_SET_MEM_TABLE:
+		return set_mem_table(b, m);
+	case VU_ADD_MEM_REG:
+		return add_mem_reg(b, m);
+	case VU_REM_MEM_REG:
+		return rem_mem_reg(b, m);
+	case VU_GET_CONFIG:
+		return get_config(b, sock, m);
+	case VU_SET_CONFIG:
+		return set_config(b, m);
+	case VU_SET_VRING_NUM: {
+		uint32_t num = m->payload.state.num;
+
+		if (num == 0 || num > HVN_VQ_MAX_SIZE || (num & (num - 1)))
+			return fail(b, -EINVAL, "SET_VRING_NUM: queue %d size %u is not a power of two <= %u",
+				    idx, num, HVN_VQ_MAX_SIZE);
+		q->num = num;
+		return 0;
+	}
+	case VU_SET_VRING_BASE:
+		if (m->payload.state.num > UINT16_MAX)
+			return fail(b, -EINVAL, "SET_VRING_BASE: queue %d base %u", idx, m->payload.state.num);
+		q->base = (uint16_t)m->payload.state.num;
+		return 0;
+	case VU_GET_VRING_BASE: {
+		struct vu_vring_state st = { (uint32_t)idx, q->vq ? hvn_vq_get_base(q->vq) : q->base };
+
+		/* The frontend owns the ring now; it sends new eventfds with
+		 * the next start. */
+		q->base = (uint16_t)st.num;
+		close_fd(&q->kick_fd);
+		close_fd(&q->call_fd);
+		return reply(b, sock, m, &st, sizeof(st));
+	}
+	case VU_SET_VRING_ADDR: {
+		const struct vu_vring_addr *a = &m->payload.addr;
+
+		if (a->flags & ~UINT32_C(1))
+			return fail(b, -EINVAL, "SET_VRING_ADDR: queue %d flags 0x%x", idx, a->flags);
+		memset(&q->addr, 0, sizeof(q->addr));
+		q->addr.desc = a->desc;
+		q->addr.avail = a->avail;
+		q->addr.used = a->used;
+		q->addr.log = a->log;
+		q->addr.flags = (a->flags & 1) ? HVN_VQ_ADDR_LOG : 0;
+		q->addr_set = true;
+		return 0;
+	}
+	case VU_SET_VRING_KICK:
+		if (m->payload.u64 & VU_VRING_NOFD_MASK)
+			return fail(b, -EOPNOTSUPP, "SET_VRING_KICK: queue %d without a kick fd (polling) is not supported", idx);
+		take_fd(m, &q->kick_fd);
+		return 0;
+	case VU_SET_VRING_CALL:
+		take_fd(m, &q->call_fd);
+		return 0;
+	case VU_SET_VRING_ERR:
+		take_fd(m, &q->err_fd);
+		return 0;
+	case VU_SET_VRING_ENABLE:
+		if (m->payload.state.index >= b->cfg.num_queues || m->payload.state.num > 1)
+			return fail(b, -EINVAL, "SET_VRING_ENABLE: queue %u, value %u",
+				    m->payload.state.index, m->payload.state.num);
+		b->queues[m->payload.state.index].enabled = m->payload.state.num;
+		return 0;
+	}
+	return fail(b, -EOPNOTSUPP, "%s is not supported by this backend", vu_request_name(req));
+}
+
+/* Requests that answer with their own payload whatever the flags say. */
+static bool has_own_reply(uint32_t req)
+{
+	return req == VU_GET_FEATURES || req == VU_GET_PROTOCOL_FEATURES ||
+	       req == VU_GET_QUEUE_NUM || req == VU_GET_MAX_MEM_SLOTS ||
+	       req == VU_GET_VRING_BASE || req == VU_GET_CONFIG;
+}
+
+static int process(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
+{
+	const char *why;
+	bool ack;
+	int r;
+
+	r = vu_msg_check(m, &why);
+	if (r < 0)
+		return fail(b, r, "%s (request %u, %u bytes, %u fds): %s",
+			    vu_request_name(m->hdr.request), m->hdr.request, m->hdr.size, m->nfds, why);
+	r = stop_before(b, m);
+	if (r != 0)
+		return r;
+	ack = (m->hdr.flags & VU_FLAG_NEED_REPLY) &&
+	      (b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_REPLY_ACK)) &&
+	      !has_own_reply(m->hdr.request);
+	r = apply(b, sock, m);
+	/* REPLY_ACK: the frontend waits for a status; give it, even a bad one. */
+	if (ack) {
+		int s = reply_u64(b, sock, m, r < 0 ? 1 : 0);
+
+		if (r == 0)
+			r = s;
+	}
+	return r;
+}
+
+int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
+{
+	if (!b || sock < 0)
+		return -EINVAL;
+	for (;;) {
+		int r;
+
+		if (b->stops_pending)
+			return HVN_VU_PAUSED;
+		if (b->dead)
+			return b->dead;
+		if (!b->msg_waiting) {
+			r = vu_msg_read(sock, &b->rd);
+			if (r == 0)
+				return 0;
+			if (r < 0)
+				return r == -ECONNRESET ? fail(b, r, "the frontend closed the connection")
+							: fail(b, r, "reading a message: %s", strerror(-r));
+			b->msg_waiting = true;
+		}
+		r = process(b, sock, &b->rd.msg);
+		if (r == HVN_VU_PAUSED)
+			return r;	/* the message waits for the stop */
+		vu_msg_close_fds(&b->rd.msg);
+		vu_reader_init(&b->rd);
+		b->msg_waiting = false;
+		if (r < 0)
+			return r;
+		r = reconcile(b);
+		if (r != 0)
+			return r;
+	}
+}
+
+int hvn_vu_backend_queue_stopped(struct hvn_vu_backend *b, unsigned int idx, int sock)
+{
+	struct vu_queue *q;
+
+	if (!b || idx >= b->cfg.num_queues)
+		return -EINVAL;
+	q = &b->queues[idx];
+	if (q->state == Q_IDLE)
+		return -EINVAL;
+	if (q->state == Q_RUNNING) {
+		/* Nobody asked: the data plane could not run it.  Starting it
+		 * again would fail the same way: the connection is done for,
+		 * once the stops already asked for have come in. */
+		q->state = Q_IDLE;
+		b->dead = fail(b, -EIO, "queue %u stopped on its own", idx);
+		return b->stops_pending ? HVN_VU_PAUSED : b->dead;
+	}
+	q->state = Q_IDLE;
+	q->base = hvn_vq_get_base(q->vq);
+	b->stops_pending--;
+	/* Disconnecting (sock < 0): nothing more to read or answer. */
+	if (b->stops_pending || sock < 0)
+		return b->stops_pending ? HVN_VU_PAUSED : 0;
+	return hvn_vu_backend_handle(b, sock);
+}
