@@ -16,7 +16,7 @@
  *          doorbell hvn_doorbell_add() returns HVN_ROUTE_USER for.
  *
  * Build: cc -o kvm-doorbell kvm-doorbell.c $(pkg-config --cflags --libs hvnotify)
- * Needs /dev/kvm; scripts/demo.sh runs it under a nested KVM when there is none.
+ * Needs /dev/kvm; scripts/demo-kvm.sh runs it under a nested KVM when there is none.
  * Exit status: 0 if every count is what the routes promise, 1 if not, 77
  * without /dev/kvm.
  */
@@ -232,7 +232,7 @@ int main(void)
 	alarm(20);	/* a guest that never halts ends the demo */
 	vm.kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm.kvm < 0) {
-		printf("kvm-doorbell: no /dev/kvm (%s); try scripts/demo.sh\n", strerror(errno));
+		printf("kvm-doorbell: no /dev/kvm (%s); try scripts/demo-kvm.sh\n", strerror(errno));
 		return 77;
 	}
 	vm_create(&vm);

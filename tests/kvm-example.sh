@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # kvm-example.sh - the example VMM (examples/kvm-doorbell.c), which
-# scripts/demo.sh shows first, still does what it says: run in the nested-KVM
+# scripts/demo-kvm.sh shows, still does what it says: run in the nested-KVM
 # harness, its doorbells go to the kernel, then through hvn_dispatch, with
 # the counts it checks itself.  Skips and HVN_CI=1 as in kvm-nested.sh.
 set -u
