@@ -15,9 +15,11 @@
 #define _GNU_SOURCE
 #include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,11 @@
 
 struct blk_dev {
 	int fd;				/* -1: the null backing */
+	/* 1: writeback cache, 0: writethrough (each write synced before it
+	 * completes).  The driver flips it through the config space
+	 * (VIRTIO_BLK_F_CONFIG_WCE) from the control thread while workers
+	 * read it: an atomic, relaxed (a write uses whichever mode it saw). */
+	atomic_uchar writeback;
 	uint64_t capacity;		/* bytes, a multiple of SECTOR */
 	bool readonly;
 	uint64_t features;
@@ -142,6 +149,7 @@ static void finish(struct blk_req *r, uint8_t status, uint32_t data_written)
 }
 
 static int submit_rw(struct blk_req *r);
+static void sync_done(struct hvn_loop_op *op, int32_t res, uint32_t flags);
 
 static void rw_done(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 {
@@ -164,6 +172,15 @@ static void rw_done(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 		r->len -= (uint32_t)res;
 		iov_skip(&r->iov, &r->niov, (uint32_t)res);
 		if (submit_rw(r) < 0)
+			finish(r, VIRTIO_BLK_S_IOERR, 0);
+		return;
+	}
+	if (r->type == VIRTIO_BLK_T_OUT &&
+	    !atomic_load_explicit(&r->blk->writeback, memory_order_relaxed)) {
+		/* Writethrough: the data is on stable storage before the
+		 * guest hears about it. */
+		r->op.cb = sync_done;
+		if (hvn_loop_fsync(hvn_dev_queue_loop(r->req->queue), &r->op, r->blk->fd, 1) < 0)
 			finish(r, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
@@ -352,8 +369,26 @@ static uint64_t blk_get_features(void *dev)
 static int blk_get_config(void *dev, void *buf, uint32_t offset, uint32_t len)
 {
 	struct blk_dev *blk = dev;
+	struct virtio_blk_config c = blk->config;
 
-	memcpy(buf, (const char *)&blk->config + offset, len);
+	c.wce = atomic_load_explicit(&blk->writeback, memory_order_relaxed);
+	memcpy(buf, (const char *)&c + offset, len);
+	return 0;
+}
+
+/* Only the writeback byte is the driver's to write. */
+static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t len)
+{
+	struct blk_dev *blk = dev;
+	const uint32_t wce = offsetof(struct virtio_blk_config, wce);
+	uint8_t v;
+
+	if (offset > wce || offset + len <= wce)
+		return -EPERM;
+	v = ((const uint8_t *)buf)[wce - offset];
+	if (v > 1)
+		return -EINVAL;
+	atomic_store_explicit(&blk->writeback, v, memory_order_relaxed);
 	return 0;
 }
 
@@ -366,6 +401,7 @@ const struct hvn_dev_ops blk_ops = {
 	.max_queues = 64,
 	.get_features = blk_get_features,
 	.get_config = blk_get_config,
+	.set_config = blk_set_config,
 	.handle = blk_handle,
 };
 
@@ -427,7 +463,8 @@ int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_
 	}
 
 	blk->features = (UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX) | (UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE) |
-			(UINT64_C(1) << VIRTIO_BLK_F_FLUSH);
+			(UINT64_C(1) << VIRTIO_BLK_F_FLUSH) | (UINT64_C(1) << VIRTIO_BLK_F_CONFIG_WCE);
+	atomic_init(&blk->writeback, 1);
 	if (num_queues > 1)
 		blk->features |= UINT64_C(1) << VIRTIO_BLK_F_MQ;
 	if (opt->readonly)

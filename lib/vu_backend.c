@@ -63,6 +63,7 @@ struct hvn_vu_backend {
 	uint64_t offered;		/* virtio features */
 	uint64_t acked;
 	uint64_t protocol;		/* acked protocol features */
+	bool owner;			/* SET_OWNER came */
 	struct vu_queue *queues;
 	struct vu_reader rd;
 	bool msg_waiting;		/* rd.msg is complete, waiting for stops */
@@ -508,6 +509,7 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		b->protocol = m->payload.u64;
 		return 0;
 	case VU_SET_OWNER:
+		b->owner = true;
 		return 0;
 	case VU_RESET_OWNER:
 	case VU_RESET_DEVICE: {
@@ -602,6 +604,34 @@ static bool has_own_reply(uint32_t req)
 	       req == VU_GET_VRING_BASE || req == VU_GET_CONFIG;
 }
 
+/* Is the message allowed now?  0, or -EPROTO with the reason recorded. */
+static int check_state(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	uint32_t req = m->hdr.request;
+	const char *need = NULL;
+
+	switch (req) {
+	case VU_GET_FEATURES:
+	case VU_GET_PROTOCOL_FEATURES:
+	case VU_SET_PROTOCOL_FEATURES:
+	case VU_GET_QUEUE_NUM:
+	case VU_GET_MAX_MEM_SLOTS:
+	case VU_SET_OWNER:
+		return 0;	/* the handshake, before ownership */
+	}
+	if (!b->owner)
+		need = "SET_OWNER";
+	else if ((req == VU_GET_CONFIG || req == VU_SET_CONFIG) &&
+		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_CONFIG)))
+		need = "the CONFIG protocol feature";
+	else if ((req == VU_ADD_MEM_REG || req == VU_REM_MEM_REG) &&
+		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
+		need = "the CONFIGURE_MEM_SLOTS protocol feature";
+	if (need)
+		return fail(b, -EPROTO, "%s before %s", vu_request_name(req), need);
+	return 0;
+}
+
 static int process(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 {
 	const char *why;
@@ -612,6 +642,9 @@ static int process(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	if (r < 0)
 		return fail(b, r, "%s (request %u, %u bytes, %u fds): %s",
 			    vu_request_name(m->hdr.request), m->hdr.request, m->hdr.size, m->nfds, why);
+	r = check_state(b, m);
+	if (r < 0)
+		return r;
 	r = stop_before(b, m);
 	if (r != 0)
 		return r;
