@@ -24,7 +24,8 @@
 
 struct dev_slot {
 	struct hvn_dev_req req;
-	struct iovec iov[];	/* then the device's private bytes */
+	uint8_t busy;		/* popped and not yet done */
+	struct iovec iov[];	/* then, 16-byte aligned, the device's bytes */
 };
 
 struct hvn_dev_queue {
@@ -32,6 +33,7 @@ struct hvn_dev_queue {
 	struct hvn_loop *loop;
 	struct hvn_loop_op kick_op;
 	struct hvn_loop_defer flush;
+	struct hvn_loop_defer resume;	/* popping again after a used-up share */
 
 	unsigned int size;		/* ring size: the most requests in flight */
 	size_t slot_size;
@@ -78,7 +80,7 @@ static void queue_broken(struct hvn_dev_queue *q, int err)
 
 static void finish_stop(struct hvn_dev_queue *q);
 
-/* Pop what the guest made available, as far as slots last. */
+/* Pop what the guest made available, as far as slots and the share last. */
 static void process(struct hvn_dev_queue *q)
 {
 	unsigned int budget = q->cfg.batch;
@@ -90,16 +92,19 @@ static void process(struct hvn_dev_queue *q)
 		struct dev_slot *s;
 		int r;
 
+		/* A handler may have stopped or broken the queue. */
+		if (q->stopping || q->stats.error)
+			return;
 		if (!q->nr_free) {
 			/* The flush re-runs us when a slot comes back. */
 			q->starved = 1;
 			return;
 		}
 		if (!budget) {
-			/* Let completions and other queues in; come back
-			 * after this batch of events. */
-			q->starved = 1;
-			hvn_loop_defer(q->loop, &q->flush);
+			/* Share used up: let the device's I/O, completions
+			 * and other queues in first, and carry on after the
+			 * loop's next round through the kernel. */
+			hvn_loop_defer_next(q->loop, &q->resume);
 			return;
 		}
 		s = slot_at(q, q->free_slots[q->nr_free - 1]);
@@ -123,6 +128,7 @@ static void process(struct hvn_dev_queue *q)
 		}
 		q->nr_free--;
 		budget--;
+		s->busy = 1;
 		q->stats.requests++;
 		q->stats.inflight++;
 		q->cfg.ops->handle(q->cfg.dev, &s->req);
@@ -135,6 +141,10 @@ void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written)
 	struct dev_slot *s = (struct dev_slot *)req;
 	unsigned int i = (unsigned int)(((unsigned char *)s - q->slots) / q->slot_size);
 
+	/* Completing twice would overrun done[] and the free stack. */
+	if (!s->busy)
+		return;
+	s->busy = 0;
 	q->done[q->nr_done].head = req->vq.head;
 	q->done[q->nr_done].reserved = 0;
 	q->done[q->nr_done].len = written;
@@ -169,10 +179,9 @@ static void flush(struct hvn_loop_defer *d)
 		q->nr_done = 0;
 		if (r < 0)
 			queue_broken(q, r);
-		else if (q->cfg.call_fd >= 0 && hvn_vq_should_notify(q->cfg.vq) > 0) {
-			hvn_loop_signal(q->loop, q->cfg.call_fd);
+		else if (q->cfg.call_fd >= 0 && hvn_vq_should_notify(q->cfg.vq) > 0 &&
+			 hvn_loop_signal(q->loop, q->cfg.call_fd) == 0)
 			q->stats.calls++;
-		}
 	}
 	if (q->stopping) {
 		finish_stop(q);
@@ -182,6 +191,11 @@ static void flush(struct hvn_loop_defer *d)
 		q->starved = 0;
 		process(q);
 	}
+}
+
+static void resume(struct hvn_loop_defer *d)
+{
+	process((struct hvn_dev_queue *)((char *)d - offsetof(struct hvn_dev_queue, resume)));
 }
 
 static void on_kick(struct hvn_loop_op *op, int32_t res, uint32_t flags)
@@ -210,7 +224,13 @@ static void on_kick(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 	/* The kernel may end a multishot poll on its own (no MORE, e.g. when
 	 * its completion queue overflowed): arm a new one, and look at the
 	 * ring in case a kick fell in between. */
-	if (!q->kick_armed && hvn_loop_poll(q->loop, &q->kick_op, q->cfg.kick_fd, POLLIN, 1) == 0) {
+	if (!q->kick_armed) {
+		int r = hvn_loop_poll(q->loop, &q->kick_op, q->cfg.kick_fd, POLLIN, 1);
+
+		if (r < 0) {
+			queue_broken(q, r);	/* deaf from now on: say so */
+			return;
+		}
 		q->kick_armed = 1;
 		process(q);
 	}
@@ -222,7 +242,8 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 	struct hvn_vq_state st;
 	struct hvn_dev_queue *q;
 	unsigned int i, max_iov;
-	int r;
+	size_t priv_offset;
+	int started_vq = 0, r;
 
 	if (!qp)
 		return -EINVAL;
@@ -235,18 +256,24 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 	if (st.size == 0)
 		return -EINVAL;
 
+	/* A descriptor that spans two memory regions takes two entries.  A
+	 * device that names no limit gets a bounded one: the slots are
+	 * allocated for every request the ring can hold. */
+	if (cfg->ops->max_segments > HVN_VQ_MAX_SIZE)
+		return -EINVAL;
+	max_iov = (cfg->ops->max_segments ? cfg->ops->max_segments : 128) * 2;
+	priv_offset = (offsetof(struct dev_slot, iov) + max_iov * sizeof(struct iovec) + 15) &
+		      ~(size_t)15;
+
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
+	q->slot_size = (priv_offset + cfg->ops->req_size + 15) & ~(size_t)15;
 	q->cfg = *cfg;
 	if (!q->cfg.batch)
 		q->cfg.batch = DEFAULT_BATCH;
 	q->loop = loop;
 	q->size = st.size;
-	/* A descriptor that spans two memory regions takes two entries. */
-	max_iov = (cfg->ops->max_segments ? cfg->ops->max_segments : st.size) * 2;
-	q->slot_size = sizeof(struct dev_slot) + max_iov * sizeof(struct iovec) + cfg->ops->req_size;
-	q->slot_size = (q->slot_size + 15) & ~(size_t)15;
 	q->slots = calloc(q->size, q->slot_size);
 	q->free_slots = calloc(q->size, sizeof(*q->free_slots));
 	q->done = calloc(q->size, sizeof(*q->done));
@@ -261,17 +288,19 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 		s->req.queue = q;
 		s->req.vq.iov = s->iov;
 		s->req.vq.max_iov = max_iov;
-		s->req.priv = cfg->ops->req_size ? (unsigned char *)s->iov + max_iov * sizeof(struct iovec) : NULL;
+		s->req.priv = cfg->ops->req_size ? (unsigned char *)s + priv_offset : NULL;
 		q->free_slots[q->size - 1 - i] = (uint16_t)i;
 	}
 	q->nr_free = q->size;
 	q->kick_op.cb = on_kick;
 	q->flush.fn = flush;
+	q->resume.fn = resume;
 
 	if (!(st.flags & HVN_VQ_STATE_STARTED)) {
 		r = hvn_vq_start(cfg->vq);
 		if (r < 0)
 			goto fail;
+		started_vq = 1;
 	}
 	if (cfg->ops->queue_start) {
 		r = cfg->ops->queue_start(cfg->dev, q);
@@ -286,11 +315,14 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 	}
 	q->kick_armed = 1;
 	/* The driver may have made requests available before we watched its
-	 * doorbell (a restart, a reconnect): look once without a kick. */
-	process(q);
+	 * doorbell (a restart, a reconnect): look once without a kick.  The
+	 * caller has its queue first: the device may already use it. */
 	*qp = q;
+	process(q);
 	return 0;
 fail:
+	if (started_vq)
+		hvn_vq_stop(cfg->vq);
 	hvn_dev_queue_free(q);
 	return r;
 }
@@ -303,6 +335,9 @@ static void finish_stop(struct hvn_dev_queue *q)
 	if (q->stats.inflight || q->kick_armed || q->nr_done || !stopped)
 		return;
 	q->stopped = NULL;
+	/* The last call signal must reach the kernel before the host may
+	 * close the call fd (and the number be reused for another file). */
+	hvn_loop_submit(q->loop);
 	hvn_vq_stop(q->cfg.vq);
 	if (q->cfg.ops->queue_stop)
 		q->cfg.ops->queue_stop(q->cfg.dev, q);

@@ -20,6 +20,7 @@
 struct hvn_loop {
 	struct io_uring ring;
 	struct hvn_loop_defer *deferred;	/* LIFO of work for after the batch */
+	struct hvn_loop_defer *next_round;	/* for after the next enter */
 };
 
 /* What every signal writes: eventfds take an 8-byte counter increment.  The
@@ -211,6 +212,31 @@ void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer)
 	loop->deferred = defer;
 }
 
+/* Queued for the next hvn_loop_run, which then does not block. */
+void hvn_loop_defer_next(struct hvn_loop *loop, struct hvn_loop_defer *defer)
+{
+	if (defer->queued)
+		return;
+	defer->queued = 1;
+	defer->next = loop->next_round;
+	loop->next_round = defer;
+}
+
+/*
+ * Hand the queued operations to the kernel now.  The kernel takes its own
+ * reference to each operation's file as it takes the operation, so the
+ * caller may close a descriptor it just signalled once this returns.
+ */
+int hvn_loop_submit(struct hvn_loop *loop)
+{
+	int r;
+
+	if (!loop)
+		return -EINVAL;
+	r = io_uring_submit(&loop->ring);
+	return r < 0 ? r : 0;
+}
+
 static void run_deferred(struct hvn_loop *loop)
 {
 	/* A deferred function may defer again (itself or another): loop
@@ -245,6 +271,9 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 
 	if (!loop)
 		return -EINVAL;
+	/* Work waits for this round: look at the kernel, but do not sleep. */
+	if (loop->next_round)
+		timeout_ms = 0;
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
@@ -273,6 +302,15 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 		}
 	}
 	io_uring_cq_advance(&loop->ring, seen);
+	/* What was put off to this round runs with this batch's work. */
+	while (loop->next_round) {
+		struct hvn_loop_defer *d = loop->next_round;
+
+		loop->next_round = d->next;
+		d->next = loop->deferred;
+		loop->deferred = d;
+		ran++;
+	}
 	run_deferred(loop);
 	if (!ran && r < 0)
 		return r;

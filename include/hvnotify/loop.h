@@ -39,8 +39,11 @@ struct hvn_loop_op {
 };
 
 /*
- * Work to run once after the current batch of completions: a queue that
- * completed several requests publishes them and notifies the guest once.
+ * Work to run once after the current batch of completions (a queue that
+ * completed several requests publishes them and notifies the guest once),
+ * or, with hvn_loop_defer_next(), once the loop has been round the kernel
+ * again (a queue that used up its share lets other work in first).  The
+ * caller zeroes the struct and sets fn; the other fields are the loop's.
  */
 struct hvn_loop_defer {
 	void (*fn)(struct hvn_loop_defer *defer);
@@ -63,7 +66,9 @@ int hvn_loop_fsync(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int da
 int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int mode,
 		       uint64_t offset, uint64_t len);
 int hvn_loop_signal(struct hvn_loop *loop, int eventfd);
+int hvn_loop_submit(struct hvn_loop *loop);
 void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer);
+void hvn_loop_defer_next(struct hvn_loop *loop, struct hvn_loop_defer *defer);
 
 #ifdef __cplusplus
 }
