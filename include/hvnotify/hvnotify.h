@@ -8,5 +8,6 @@
 #include <hvnotify/trap.h>
 #include <hvnotify/mem.h>
 #include <hvnotify/vq.h>
+#include <hvnotify/vhost_user.h>
 
 #endif /* HVNOTIFY_HVNOTIFY_H */
