@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hvnotify/vhost_user.h - the vhost-user protocol (QEMU's
- * docs/interop/vhost-user.rst): serving a device to a frontend over a unix
- * socket (the backend side), and driving a backend from a VMM (the
- * frontend side).
+ * docs/interop/vhost-user.rst): a VMM (the frontend) hands a virtio
+ * device's rings and the guest memory under them to a backend process
+ * over a unix socket.
+ *
+ * This header has two parts: the frontend, for VMMs that link libhvnotify
+ * (and for our benchmark and integration tests), and the backend, used by
+ * hvnotifyd and by in-process hosting.
  */
 #ifndef HVNOTIFY_VHOST_USER_H
 #define HVNOTIFY_VHOST_USER_H
@@ -11,12 +15,116 @@
 #include <stdint.h>
 
 #include <hvnotify/dev.h>
+#include <hvnotify/mem.h>
+#include <hvnotify/vq.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- backend: a device served to one frontend connection ---- */
+/* ------------------------------------------------ protocol constants -- */
+
+/* The virtio feature bit by which a backend says it speaks protocol features. */
+#define HVN_VU_F_PROTOCOL_FEATURES	(UINT64_C(1) << 30)
+
+/* Protocol features (GET/SET_PROTOCOL_FEATURES), as masks. */
+#define HVN_VU_PROTOCOL_F_MQ			(UINT64_C(1) << 0)
+#define HVN_VU_PROTOCOL_F_LOG_SHMFD		(UINT64_C(1) << 1)
+#define HVN_VU_PROTOCOL_F_REPLY_ACK		(UINT64_C(1) << 3)
+#define HVN_VU_PROTOCOL_F_BACKEND_REQ		(UINT64_C(1) << 5)
+#define HVN_VU_PROTOCOL_F_CONFIG		(UINT64_C(1) << 9)
+#define HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD	(UINT64_C(1) << 12)
+#define HVN_VU_PROTOCOL_F_RESET_DEVICE		(UINT64_C(1) << 13)
+#define HVN_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS	(UINT64_C(1) << 15)
+#define HVN_VU_PROTOCOL_F_STATUS		(UINT64_C(1) << 16)
+
+/* ==================================================== frontend (VMM) == */
+/*
+ * struct hvn_vu_frontend is one connection to a backend, driven the way
+ * QEMU drives it: connect (which negotiates protocol features and takes
+ * ownership), read the config space, set the virtio features the guest
+ * acked, share guest memory, start queues, stop them (GET_VRING_BASE) and
+ * start them again, close.
+ *
+ * Every call is synchronous and bounded: it returns when the backend has
+ * answered (or acknowledged, where REPLY_ACK is negotiated, which the
+ * library always asks for), or with -ETIMEDOUT.  Every reply is checked
+ * before it is used; a backend that sends anything else than the reply
+ * expected, or sends nothing, gets an error, never a crash or a hang.
+ * After a timeout or a malformed reply the stream can no longer be trusted
+ * to be in step: every later call fails with -ENOTCONN, and the VMM closes
+ * the frontend and reconnects.
+ *
+ * Ownership.  The frontend owns its socket and nothing else.  File
+ * descriptors given to it (memory regions, eventfds) stay the caller's: a
+ * copy goes to the backend with the message, and the caller may close its
+ * own once the call returns.  Guest memory stays mapped by the caller.
+ *
+ * Threads.  One thread at a time per frontend; nothing here locks.
+ */
+struct hvn_vu_frontend;
+
+/* Options for hvn_vu_frontend_connect/adopt; NULL or all-zero: defaults. */
+struct hvn_vu_frontend_opts {
+	uint32_t timeout_ms;		/* per request; 0: 5000 */
+	uint32_t flags;			/* must be 0 */
+	uint64_t protocol_disable;	/* HVN_VU_PROTOCOL_F_* never to negotiate */
+	uint64_t reserved[2];		/* must be 0 */
+};
+
+/* What the connection negotiated (hvn_vu_frontend_info). */
+struct hvn_vu_frontend_info {
+	uint64_t features;		/* virtio features the backend offers */
+	uint64_t protocol_offered;	/* protocol features it offers, 0 without them */
+	uint64_t protocol_features;	/* negotiated: offered, implemented, not disabled */
+	uint32_t queues;		/* GET_QUEUE_NUM; 0 (unknown) without MQ */
+	uint32_t max_mem_regions;	/* regions a table may hold */
+	uint64_t reserved[4];
+};
+
+/* hvn_vu_frontend_set_mem_table flags: which messages to use (default: the best negotiated). */
+#define HVN_VU_MEM_USE_TABLE	(1u << 0)	/* SET_MEM_TABLE, even with CONFIGURE_MEM_SLOTS */
+#define HVN_VU_MEM_USE_SLOTS	(1u << 1)	/* ADD_MEM_REG/REM_MEM_REG only */
+
+/* One queue for hvn_vu_frontend_start_queue. */
+struct hvn_vu_frontend_vring {
+	uint32_t num;			/* ring size */
+	uint32_t base;			/* where the backend starts (last_avail_idx) */
+	struct hvn_vq_addr addr;	/* frontend virtual addresses; flags must be 0 */
+	int32_t kick_fd;		/* guest -> backend eventfd; -1: none (backend polls) */
+	int32_t call_fd;		/* backend -> guest eventfd; -1: none */
+	int32_t err_fd;			/* backend's error eventfd; -1: none */
+	uint32_t flags;			/* must be 0 */
+};
+
+int hvn_vu_frontend_connect(struct hvn_vu_frontend **fep, const char *path,
+			    const struct hvn_vu_frontend_opts *opts);
+int hvn_vu_frontend_adopt(struct hvn_vu_frontend **fep, int fd,
+			  const struct hvn_vu_frontend_opts *opts);
+void hvn_vu_frontend_close(struct hvn_vu_frontend *fe);
+int hvn_vu_frontend_fd(const struct hvn_vu_frontend *fe);
+int hvn_vu_frontend_info(const struct hvn_vu_frontend *fe, struct hvn_vu_frontend_info *info);
+
+int hvn_vu_frontend_set_features(struct hvn_vu_frontend *fe, uint64_t features);
+int hvn_vu_frontend_get_config(struct hvn_vu_frontend *fe, uint32_t offset, void *buf,
+			       uint32_t len);
+int hvn_vu_frontend_set_config(struct hvn_vu_frontend *fe, uint32_t offset, const void *buf,
+			       uint32_t len);
+int hvn_vu_frontend_set_mem_table(struct hvn_vu_frontend *fe,
+				  const struct hvn_mem_region *regions, unsigned int count,
+				  unsigned int flags);
+
+int hvn_vu_frontend_start_queue(struct hvn_vu_frontend *fe, unsigned int index,
+				const struct hvn_vu_frontend_vring *vring);
+int hvn_vu_frontend_stop_queue(struct hvn_vu_frontend *fe, unsigned int index,
+			       uint32_t *base);
+int hvn_vu_frontend_set_vring_call(struct hvn_vu_frontend *fe, unsigned int index, int fd);
+int hvn_vu_frontend_reset(struct hvn_vu_frontend *fe);
+
+/* ================================================== end of frontend == */
+
+/* =========================================== backend (device server) == */
+/* A device served to one frontend connection (hvnotifyd, in-process hosts). */
 
 struct hvn_vu_backend;
 
