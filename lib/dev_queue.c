@@ -44,6 +44,7 @@ struct hvn_dev_queue {
 	unsigned int nr_done;
 
 	int kick_armed;			/* the multishot poll is in the kernel */
+	int cancel_due;			/* stopping, and its cancel is not queued yet */
 	int starved;			/* popping stopped for want of a slot */
 	int stopping;
 	void (*stopped)(struct hvn_dev_queue *q, void *arg);
@@ -184,6 +185,13 @@ static void flush(struct hvn_loop_defer *d)
 			q->stats.calls++;
 	}
 	if (q->stopping) {
+		/* A cancel that found the ring full is tried again here. */
+		if (q->cancel_due && q->kick_armed) {
+			if (hvn_loop_cancel(q->loop, &q->kick_op) == 0)
+				q->cancel_due = 0;
+			else
+				hvn_loop_defer_next(q->loop, &q->flush);
+		}
 		finish_stop(q);
 		return;
 	}
@@ -356,15 +364,12 @@ int hvn_dev_queue_stop(struct hvn_dev_queue *q,
 		return -EINVAL;
 	if (q->stopping)
 		return -EALREADY;
-	if (q->kick_armed) {
-		int r = hvn_loop_cancel(q->loop, &q->kick_op);
-
-		if (r < 0)
-			return r;	/* nothing changed: the caller may retry */
-	}
 	q->stopping = 1;
 	q->stopped = stopped;
 	q->stopped_arg = arg;
+	/* The stop cannot fail from here on: a cancel that cannot be queued
+	 * now (the ring is full) is retried by the flush. */
+	q->cancel_due = q->kick_armed && hvn_loop_cancel(q->loop, &q->kick_op) < 0;
 	hvn_loop_defer(q->loop, &q->flush);
 	return 0;
 }

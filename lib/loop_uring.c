@@ -233,8 +233,16 @@ int hvn_loop_submit(struct hvn_loop *loop)
 
 	if (!loop)
 		return -EINVAL;
-	r = io_uring_submit(&loop->ring);
-	return r < 0 ? r : 0;
+	/* The kernel may take fewer than offered (e.g. out of memory for a
+	 * request): offer the rest until it takes none. */
+	while (io_uring_sq_ready(&loop->ring)) {
+		r = io_uring_submit(&loop->ring);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -EAGAIN;
+	}
+	return 0;
 }
 
 static void run_deferred(struct hvn_loop *loop)
@@ -265,14 +273,18 @@ static void run_deferred(struct hvn_loop *loop)
 int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 {
 	struct __kernel_timespec ts, *tsp = NULL;
+	struct hvn_loop_defer *this_round;
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
 	int r = 0, ran = 0;
 
 	if (!loop)
 		return -EINVAL;
-	/* Work waits for this round: look at the kernel, but do not sleep. */
-	if (loop->next_round)
+	/* Work put off to this round waits: look at the kernel, but do not
+	 * sleep.  What is put off during this round is for the next one. */
+	this_round = loop->next_round;
+	loop->next_round = NULL;
+	if (this_round)
 		timeout_ms = 0;
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
@@ -282,10 +294,12 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 	if (timeout_ms != 0) {
 		r = io_uring_submit_and_wait_timeout(&loop->ring, &cqe, 1, tsp, NULL);
 	} else if (io_uring_sq_ready(&loop->ring) ||
-		   (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
-		/* Enter only when there is something to submit, or completions
-		 * waiting as task work (COOP_TASKRUN): a busy poll of an idle
-		 * loop makes no system call. */
+		   (IO_URING_READ_ONCE(*loop->ring.sq.kflags) &
+		    (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))) {
+		/* Enter only when there is something to submit, completions
+		 * waiting as task work (COOP_TASKRUN) or held back by a full
+		 * completion queue: a busy poll of an idle loop makes no
+		 * system call. */
 		r = io_uring_submit_and_get_events(&loop->ring);
 	}
 	if (r == -ETIME)
@@ -303,10 +317,10 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 	}
 	io_uring_cq_advance(&loop->ring, seen);
 	/* What was put off to this round runs with this batch's work. */
-	while (loop->next_round) {
-		struct hvn_loop_defer *d = loop->next_round;
+	while (this_round) {
+		struct hvn_loop_defer *d = this_round;
 
-		loop->next_round = d->next;
+		this_round = d->next;
 		d->next = loop->deferred;
 		loop->deferred = d;
 		ran++;
