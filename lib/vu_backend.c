@@ -40,8 +40,8 @@
 			  (UINT64_C(1) << VU_PROTOCOL_F_CONFIG) | \
 			  (UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
 			  (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE))
-/* Memory slots offered with CONFIGURE_MEM_SLOTS (what libvhost-user offers). */
-#define MAX_MEM_SLOTS 32
+/* Memory slots offered with CONFIGURE_MEM_SLOTS: what the region table holds. */
+#define MAX_MEM_SLOTS HVN_MEM_MAX_REGIONS
 
 enum queue_state { Q_IDLE, Q_RUNNING, Q_STOPPING };
 
@@ -129,8 +129,10 @@ int hvn_vu_backend_new(const struct hvn_vu_backend_config *cfg, struct hvn_vu_ba
 	}
 	if (cfg->ops->get_features)
 		dev_features = cfg->ops->get_features(cfg->dev) & ~cfg->features_mask;
-	/* The transport's bits are ours to offer, not the device's. */
-	b->offered = (dev_features & ~(RING_FEATURES | F_PROTOCOL)) | RING_FEATURES | F_PROTOCOL;
+	/* The transport's bits are ours to offer, not the device's; the mask
+	 * may hide any but the two the protocol cannot do without. */
+	b->offered = (dev_features & ~(RING_FEATURES | F_PROTOCOL)) |
+		     (RING_FEATURES & ~(cfg->features_mask & ~HVN_VQ_F_VERSION_1)) | F_PROTOCOL;
 	vu_reader_init(&b->rd);
 	*bp = b;
 	return 0;
@@ -150,10 +152,7 @@ void hvn_vu_backend_free(struct hvn_vu_backend *b)
 		close_fd(&q->call_fd);
 		close_fd(&q->err_fd);
 	}
-	if (b->msg_waiting)
-		vu_msg_close_fds(&b->rd.msg);
-	else
-		vu_msg_close_fds(&b->rd.msg);	/* a partial message's fds */
+	vu_msg_close_fds(&b->rd.msg);	/* a waiting or partial message's */
 	hvn_mem_free(b->mem);
 	free(b->queues);
 	free(b);
@@ -212,11 +211,11 @@ static int queue_stop(struct hvn_vu_backend *b, unsigned int idx)
 
 	if (q->state != Q_RUNNING)
 		return 0;
-	q->state = Q_STOPPING;
-	b->stops_pending++;
 	r = b->cfg.host->queue_stop(b->cfg.host_arg, idx);
 	if (r < 0)
 		return fail(b, r, "queue %u: the data plane cannot stop it: %s", idx, strerror(-r));
+	q->state = Q_STOPPING;
+	b->stops_pending++;
 	return HVN_VU_PAUSED;
 }
 
@@ -242,18 +241,19 @@ static int reconcile(struct hvn_vu_backend *b)
 	return paused ? HVN_VU_PAUSED : 0;
 }
 
+/*
+ * Stop every running queue (the connection is ending).  Returns the number
+ * of stops still to be reported; a queue the host could not stop is left
+ * out (and recorded in strerror), as waiting for it would never end.
+ */
 int hvn_vu_backend_stop_all(struct hvn_vu_backend *b)
 {
 	unsigned int i;
 
 	if (!b)
 		return -EINVAL;
-	for (i = 0; i < b->cfg.num_queues; i++) {
-		int r = queue_stop(b, i);
-
-		if (r < 0)
-			return r;
-	}
+	for (i = 0; i < b->cfg.num_queues; i++)
+		queue_stop(b, i);
 	return (int)b->stops_pending;
 }
 
@@ -515,9 +515,6 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	case VU_RESET_DEVICE: {
 		unsigned int i;
 
-		if (req == VU_RESET_DEVICE &&
-		    !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE)))
-			return fail(b, -EPROTO, "RESET_DEVICE without the protocol feature");
 		for (i = 0; i < b->cfg.num_queues; i++)
 			queue_reset(&b->queues[i]);
 		b->acked = 0;
@@ -552,11 +549,12 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		q->base = (uint16_t)m->payload.state.num;
 		return 0;
 	case VU_GET_VRING_BASE: {
-		struct vu_vring_state st = { (uint32_t)idx, q->vq ? hvn_vq_get_base(q->vq) : q->base };
+		/* The queue is stopped (stop_before): base is where its ring
+		 * stopped, or what SET_VRING_BASE said if it has not run since. */
+		struct vu_vring_state st = { (uint32_t)idx, q->base };
 
 		/* The frontend owns the ring now; it sends new eventfds with
 		 * the next start. */
-		q->base = (uint16_t)st.num;
 		close_fd(&q->kick_fd);
 		close_fd(&q->call_fd);
 		return reply(b, sock, m, &st, sizeof(st));
@@ -587,7 +585,10 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		take_fd(m, &q->err_fd);
 		return 0;
 	case VU_SET_VRING_ENABLE:
-		if (m->payload.state.index >= b->cfg.num_queues || m->payload.state.num > 1)
+		if (m->payload.state.index >= b->cfg.num_queues)
+			return fail(b, -ERANGE, "SET_VRING_ENABLE: queue %u, but the device has %u",
+				    m->payload.state.index, b->cfg.num_queues);
+		if (m->payload.state.num > 1)
 			return fail(b, -EINVAL, "SET_VRING_ENABLE: queue %u, value %u",
 				    m->payload.state.index, m->payload.state.num);
 		b->queues[m->payload.state.index].enabled = m->payload.state.num;
@@ -627,6 +628,9 @@ static int check_state(struct hvn_vu_backend *b, const struct vu_msg *m)
 	else if ((req == VU_ADD_MEM_REG || req == VU_REM_MEM_REG) &&
 		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)))
 		need = "the CONFIGURE_MEM_SLOTS protocol feature";
+	else if (req == VU_RESET_DEVICE &&
+		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE)))
+		need = "the RESET_DEVICE protocol feature";
 	if (need)
 		return fail(b, -EPROTO, "%s before %s", vu_request_name(req), need);
 	return 0;
@@ -677,9 +681,12 @@ int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 			r = vu_msg_read(sock, &b->rd);
 			if (r == 0)
 				return 0;
-			if (r < 0)
-				return r == -ECONNRESET ? fail(b, r, "the frontend closed the connection")
-							: fail(b, r, "reading a message: %s", strerror(-r));
+			if (r < 0) {
+				b->dead = r == -ECONNRESET ?
+					fail(b, r, "the frontend closed the connection") :
+					fail(b, r, "reading a message: %s", strerror(-r));
+				return r;
+			}
 			b->msg_waiting = true;
 		}
 		r = process(b, sock, &b->rd.msg);
@@ -688,9 +695,12 @@ int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 		vu_msg_close_fds(&b->rd.msg);
 		vu_reader_init(&b->rd);
 		b->msg_waiting = false;
+		if (r == 0)
+			r = reconcile(b);
+		/* An error ends the connection: later calls say so again
+		 * instead of reading on from a frontend that broke the rules. */
 		if (r < 0)
-			return r;
-		r = reconcile(b);
+			b->dead = r;
 		if (r != 0)
 			return r;
 	}

@@ -145,7 +145,7 @@ struct hvn_vu_backend_config {
 	const struct hvn_dev_ops *ops;		/* the device */
 	void *dev;
 	unsigned int num_queues;		/* offered (1 .. ops->max_queues) */
-	uint64_t features_mask;			/* device features to hide; 0: none */
+	uint64_t features_mask;			/* features to hide (not VERSION_1); 0: none */
 	const struct hvn_vu_backend_host *host;
 	void *host_arg;
 };
