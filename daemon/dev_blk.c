@@ -366,6 +366,14 @@ static uint64_t blk_get_features(void *dev)
 	return ((struct blk_dev *)dev)->features;
 }
 
+/* A driver negotiates features right after resetting the device, and a
+ * reset brings the config space back to its defaults: writeback on. */
+static int blk_set_features(void *dev, uint64_t features)
+{
+	atomic_store_explicit(&((struct blk_dev *)dev)->writeback, 1, memory_order_relaxed);
+	return 0;
+}
+
 static int blk_get_config(void *dev, void *buf, uint32_t offset, uint32_t len)
 {
 	struct blk_dev *blk = dev;
@@ -376,7 +384,8 @@ static int blk_get_config(void *dev, void *buf, uint32_t offset, uint32_t len)
 	return 0;
 }
 
-/* Only the writeback byte is the driver's to write. */
+/* Only the writeback byte is the driver's to write; writes to the rest of
+ * the config space (read-only to a driver) are ignored. */
 static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t len)
 {
 	struct blk_dev *blk = dev;
@@ -384,7 +393,7 @@ static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t 
 	uint8_t v;
 
 	if (offset > wce || offset + len <= wce)
-		return -EPERM;
+		return 0;
 	v = ((const uint8_t *)buf)[wce - offset];
 	if (v > 1)
 		return -EINVAL;
@@ -400,6 +409,7 @@ const struct hvn_dev_ops blk_ops = {
 	.max_segments = MAX_SEGMENTS,
 	.max_queues = 64,
 	.get_features = blk_get_features,
+	.set_features = blk_set_features,
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
 	.handle = blk_handle,
@@ -486,16 +496,13 @@ int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_
 	blk->config.write_zeroes_may_unmap = 1;
 
 	if (opt->serial) {
-		/* 20 bytes, NUL-padded, not NUL-terminated when full (the spec's
-		 * GET_ID format). */
-		size_t n = strlen(opt->serial);
-
-		memcpy(blk->id, opt->serial, n < sizeof(blk->id) ? n : sizeof(blk->id));
+		base = opt->serial;
 	} else {
 		base = opt->path ? strrchr(opt->path, '/') : NULL;
 		base = base ? base + 1 : (opt->path ? opt->path : "null");
-		snprintf(blk->id, sizeof(blk->id), "%s", base);
 	}
+	/* 20 bytes, NUL-padded, not NUL-terminated when full (GET_ID's format). */
+	memcpy(blk->id, base, strlen(base) < sizeof(blk->id) ? strlen(base) : sizeof(blk->id));
 	*out = blk;
 	return 0;
 }

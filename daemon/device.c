@@ -111,6 +111,15 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 		snprintf(why, why_len, "size= is for the null backing; a file has its own size");
 		goto bad;
 	}
+	if (null && d->blk.null_size < 512) {
+		snprintf(why, why_len, "size=%llu: at least one 512-byte sector",
+			 (unsigned long long)d->blk.null_size);
+		goto bad;
+	}
+	if (null && d->blk.direct) {
+		snprintf(why, why_len, "direct is for a file or block device, not null");
+		goto bad;
+	}
 	d->num_queues = (unsigned int)queues;
 	d->ops = &blk_ops;
 	free(copy);
