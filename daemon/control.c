@@ -37,6 +37,7 @@ struct conn {
 	int sock;
 	struct event *read_ev;
 	struct hvn_vu_backend *backend;
+	struct cmd *stop_cmds;		/* one per queue: stops never fail */
 	bool closing;
 	bool reading;			/* read_ev is armed */
 };
@@ -136,6 +137,7 @@ static void conn_free(struct conn *c)
 	event_free(c->read_ev);
 	/* Every queue has stopped: memory and fds can go now. */
 	hvn_vu_backend_free(c->backend);
+	free(c->stop_cmds);
 	close(c->sock);
 	log_info("%s: frontend gone; %s accepts a new one", c->name, d->name);
 	d->conn = NULL;
@@ -244,7 +246,7 @@ static int host_queue_stop(void *arg, unsigned int idx)
 {
 	struct conn *c = arg;
 
-	return worker_queue_stop(worker_for(c->dev->index, idx), c, idx);
+	return worker_queue_stop(worker_for(c->dev->index, idx), c, idx, c->stop_cmds);
 }
 
 static const struct hvn_vu_backend_host host_ops = {
@@ -293,11 +295,13 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	bc.host_arg = c;
 	r = hvn_vu_backend_new(&bc, &c->backend);
 	c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_conn_readable, c);
-	if (r < 0 || !c->read_ev) {
+	c->stop_cmds = worker_stop_cmds_new(d->num_queues);
+	if (r < 0 || !c->read_ev || !c->stop_cmds) {
 		log_err("%s: cannot serve a frontend: %s", d->name, strerror(r < 0 ? -r : ENOMEM));
 		if (c->read_ev)
 			event_free(c->read_ev);
 		hvn_vu_backend_free(c->backend);
+		free(c->stop_cmds);
 		close(sock);
 		free(c);
 		return;

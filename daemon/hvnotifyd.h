@@ -83,7 +83,9 @@ unsigned int workers_count(void);
 struct worker *worker_for(unsigned int device_index, unsigned int queue);
 int worker_queue_start(struct worker *w, struct conn *c, unsigned int idx,
 		       const struct hvn_dev_queue_config *cfg);
-int worker_queue_stop(struct worker *w, struct conn *c, unsigned int idx);
+struct cmd;
+struct cmd *worker_stop_cmds_new(unsigned int count);
+int worker_queue_stop(struct worker *w, struct conn *c, unsigned int idx, struct cmd *stop_cmds);
 void workers_print_stats(void);
 
 /* ---- control.c: what workers report back ---- */

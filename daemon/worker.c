@@ -28,6 +28,7 @@ struct cmd {
 	enum cmd_type type;
 	struct conn *conn;
 	unsigned int idx;
+	bool preallocated;		/* the caller's storage: not freed here */
 	struct hvn_dev_queue_config cfg;
 };
 
@@ -79,9 +80,11 @@ static int post(struct worker *w, struct cmd *c)
 	w->tail = &c->next;
 	pthread_mutex_unlock(&w->lock);
 	/* The write comes after the unlock: the worker that wakes up for it
-	 * takes the lock and finds the command. */
-	if (write(w->mailbox_fd, &one, sizeof(one)) != sizeof(one))
-		return -errno;
+	 * takes the lock and finds the command.  The command is queued
+	 * whatever the write says (it can only fail with a counter at its
+	 * maximum, which means a wake-up is pending anyway). */
+	if (write(w->mailbox_fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		log_err("worker %u mailbox: %s", w->id, strerror(errno));
 	return 0;
 }
 
@@ -106,9 +109,29 @@ int worker_queue_start(struct worker *w, struct conn *c, unsigned int idx,
 	return post_new(w, CMD_START, c, idx, cfg);
 }
 
-int worker_queue_stop(struct worker *w, struct conn *c, unsigned int idx)
+/*
+ * Stops cannot fail for want of memory: a connection keeps one command per
+ * queue for them (a queue has at most one stop in flight), because a queue
+ * whose stop was lost would run on after its connection is freed.
+ */
+struct cmd *worker_stop_cmds_new(unsigned int count)
 {
-	return post_new(w, CMD_STOP, c, idx, NULL);
+	struct cmd *cmds = calloc(count, sizeof(*cmds));
+	unsigned int i;
+
+	for (i = 0; cmds && i < count; i++)
+		cmds[i].preallocated = true;
+	return cmds;
+}
+
+int worker_queue_stop(struct worker *w, struct conn *c, unsigned int idx, struct cmd *stop_cmds)
+{
+	struct cmd *storage = &stop_cmds[idx];
+
+	storage->type = CMD_STOP;
+	storage->conn = c;
+	storage->idx = idx;
+	return post(w, storage);
 }
 
 void workers_print_stats(void)
@@ -240,9 +263,11 @@ static void on_mailbox(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 	pthread_mutex_unlock(&w->lock);
 	while (list) {
 		struct cmd *next = list->next;
+		bool preallocated = list->preallocated;
 
 		run_command(w, list);
-		free(list);
+		if (!preallocated)
+			free(list);
 		list = next;
 	}
 	if (!(flags & HVN_LOOP_MORE) && !w->quit)

@@ -342,10 +342,15 @@ static void finish_stop(struct hvn_dev_queue *q)
 	/* Wait for the device's I/O and for the kernel to drop the poll. */
 	if (q->stats.inflight || q->kick_armed || q->nr_done || !stopped)
 		return;
+	/* The loop still holds the queue while a put-off round waits, and the
+	 * last call signal must reach the kernel before the host may close
+	 * the call fd (and the number be reused for another file): if either
+	 * is not so, try again next round. */
+	if (q->resume.queued || hvn_loop_submit(q->loop) < 0) {
+		hvn_loop_defer_next(q->loop, &q->flush);
+		return;
+	}
 	q->stopped = NULL;
-	/* The last call signal must reach the kernel before the host may
-	 * close the call fd (and the number be reused for another file). */
-	hvn_loop_submit(q->loop);
 	hvn_vq_stop(q->cfg.vq);
 	if (q->cfg.ops->queue_stop)
 		q->cfg.ops->queue_stop(q->cfg.dev, q);
