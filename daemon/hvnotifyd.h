@@ -77,7 +77,7 @@ void device_close(struct device *d);
 /* ---- worker.c ---- */
 struct worker;
 struct conn;
-int workers_start(unsigned int count);
+int workers_start(unsigned int count, uint64_t poll_max_ns);
 void workers_stop(void);
 unsigned int workers_count(void);
 struct worker *worker_for(unsigned int device_index, unsigned int queue);

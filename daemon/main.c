@@ -24,6 +24,8 @@ static struct event_base *base;
 static struct device devices[MAX_DEVICES];
 static unsigned int nr_devices;
 
+#define DEFAULT_POLL_MAX_NS 32000
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -37,6 +39,8 @@ static void usage(FILE *out)
 		"                      O_DIRECT), or on nothing (null: completes at once, for\n"
 		"                      benchmarks); BYTES may end in K, M, G or T\n"
 		"  -w, --workers N     data-plane threads, each with its own io_uring (default 1)\n"
+		"      --poll-max-ns N after work, poll the rings for up to N ns before sleeping,\n"
+		"                      adapting the window to the load (default %d; 0: never)\n"
 		"  -v, --verbose       debug messages too\n"
 		"  -q, --quiet         errors and warnings only\n"
 		"  -h, --help          this help\n"
@@ -46,7 +50,7 @@ static void usage(FILE *out)
 		"one frontend at a time, e.g. QEMU:\n"
 		"  -chardev socket,id=c0,path=PATH -device vhost-user-blk-pci,chardev=c0\n"
 		"SIGINT or SIGTERM: finish the I/O in flight and exit; SIGUSR1: statistics.\n"
-		"See hvnotifyd(8).\n");
+		"See hvnotifyd(8).\n", DEFAULT_POLL_MAX_NS);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg);
@@ -132,6 +136,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "poll-max-ns", required_argument, NULL, 'P' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -140,6 +145,7 @@ int main(int argc, char **argv)
 	};
 	struct event *sig_int = NULL, *sig_term = NULL, *sig_usr1 = NULL;
 	unsigned long workers = 1;
+	unsigned long long poll_max = DEFAULT_POLL_MAX_NS;
 	char why[256];
 	unsigned int i;
 	int opt, r, status = 1;
@@ -167,6 +173,15 @@ int main(int argc, char **argv)
 			if (errno || *end || workers == 0 || workers > MAX_WORKERS) {
 				fprintf(stderr, "hvnotifyd: --workers %s: a number from 1 to %d\n", optarg,
 					MAX_WORKERS);
+				return 2;
+			}
+			break;
+		case 'P':
+			errno = 0;
+			poll_max = strtoull(optarg, &end, 10);
+			if (errno || *end || poll_max > 1000000000ull) {
+				fprintf(stderr, "hvnotifyd: --poll-max-ns %s: nanoseconds, at most 1000000000\n",
+					optarg);
 				return 2;
 			}
 			break;
@@ -217,7 +232,7 @@ int main(int argc, char **argv)
 			goto out_devices;
 		}
 	}
-	r = workers_start((unsigned int)workers);
+	r = workers_start((unsigned int)workers, poll_max);
 	if (r < 0)
 		goto out_workers;
 	base = event_base_new();

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hvnotifyd.h"
@@ -43,6 +44,7 @@ struct running {
 
 struct worker {
 	unsigned int id;
+	uint64_t poll_ns;		/* the polling window now; 0: do not poll */
 	pthread_t thread;
 	struct hvn_loop *loop;
 	int mailbox_fd;
@@ -59,6 +61,27 @@ struct worker {
 
 static struct worker *workers;
 static unsigned int nr_workers;
+static uint64_t poll_max_ns;
+
+/*
+ * Adaptive polling, QEMU's poll-max-ns idea.  After each wait for events,
+ * the worker looks at how long it slept: had the window been that long,
+ * polling would have caught the event without the guest kicking and
+ * without our wake-up, so the window grows towards poll_max_ns; a sleep
+ * longer than poll_max_ns means polling would not have paid, and the
+ * window shrinks to nothing.
+ */
+#define POLL_NS_INITIAL 4000
+#define POLL_GROW 2
+#define POLL_SHRINK 2
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 unsigned int workers_count(void)
 {
@@ -283,6 +306,55 @@ static void setup_done(struct worker *w, int result)
 	pthread_mutex_unlock(&w->setup_lock);
 }
 
+static void set_polling(struct worker *w, int on)
+{
+	struct running *r;
+
+	for (r = w->running; r; r = r->next)
+		hvn_dev_queue_set_polling(r->q, on);
+}
+
+/* Poll every queue until window passes without work; 1 if any came. */
+static int poll_rings(struct worker *w, uint64_t window)
+{
+	uint64_t last = now_ns();
+	int found = 0;
+
+	set_polling(w, 1);
+	while (!w->quit) {
+		struct running *r;
+		int n = hvn_loop_run(w->loop, 0);
+		uint64_t t;
+
+		if (n < 0)
+			n = 0;
+		for (r = w->running; r; r = r->next)
+			n += hvn_dev_queue_poll(r->q) > 0;
+		t = now_ns();
+		if (n > 0) {
+			found = 1;
+			last = t;
+		} else if (t - last >= window) {
+			break;
+		}
+	}
+	/* Kicks again, and one more look: see hvn_dev_queue_set_polling. */
+	set_polling(w, 0);
+	return found;
+}
+
+static void adapt_window(struct worker *w, uint64_t slept)
+{
+	if (slept <= w->poll_ns)
+		return;
+	if (slept > poll_max_ns)
+		w->poll_ns = w->poll_ns / POLL_SHRINK < POLL_NS_INITIAL ? 0 : w->poll_ns / POLL_SHRINK;
+	else if (w->poll_ns < poll_max_ns)
+		w->poll_ns = w->poll_ns ? w->poll_ns * POLL_GROW : POLL_NS_INITIAL;
+	if (w->poll_ns > poll_max_ns)
+		w->poll_ns = poll_max_ns;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -299,20 +371,28 @@ static void *worker_main(void *arg)
 	if (r < 0)
 		return NULL;
 	while (!w->quit || w->running) {
+		uint64_t t0;
+
+		if (w->poll_ns && w->running)
+			poll_rings(w, w->poll_ns);
+		t0 = now_ns();
 		r = hvn_loop_run(w->loop, -1);
 		if (r < 0 && r != -EINTR) {
 			log_err("worker %u: io_uring: %s", w->id, strerror(-r));
 			break;
 		}
+		if (poll_max_ns)
+			adapt_window(w, now_ns() - t0);
 	}
 	hvn_loop_free(w->loop);
 	return NULL;
 }
 
-int workers_start(unsigned int count)
+int workers_start(unsigned int count, uint64_t max_poll_ns)
 {
 	unsigned int i;
 
+	poll_max_ns = max_poll_ns;
 	workers = calloc(count, sizeof(*workers));
 	if (!workers)
 		return -ENOMEM;
@@ -341,7 +421,11 @@ int workers_start(unsigned int count)
 			return w->setup_result;
 		}
 	}
-	log_info("%u data-plane worker%s on io_uring", count, count == 1 ? "" : "s");
+	if (poll_max_ns)
+		log_info("%u data-plane worker%s on io_uring, adaptive polling up to %llu ns", count,
+			 count == 1 ? "" : "s", (unsigned long long)poll_max_ns);
+	else
+		log_info("%u data-plane worker%s on io_uring, no polling", count, count == 1 ? "" : "s");
 	return 0;
 }
 

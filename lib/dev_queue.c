@@ -46,6 +46,7 @@ struct hvn_dev_queue {
 	int kick_armed;			/* the multishot poll is in the kernel */
 	int cancel_due;			/* stopping, and its cancel is not queued yet */
 	int starved;			/* popping stopped for want of a slot */
+	int polling;			/* the host polls the ring: no kicks wanted */
 	int stopping;
 	void (*stopped)(struct hvn_dev_queue *q, void *arg);
 	void *stopped_arg;
@@ -88,7 +89,8 @@ static void process(struct hvn_dev_queue *q)
 
 	if (q->stopping || q->stats.error)
 		return;
-	hvn_vq_disable_notify(q->cfg.vq);
+	if (!q->polling)
+		hvn_vq_disable_notify(q->cfg.vq);
 	for (;;) {
 		struct dev_slot *s;
 		int r;
@@ -115,7 +117,10 @@ static void process(struct hvn_dev_queue *q)
 			return;
 		}
 		if (r == 0) {
-			/* Empty: ask for kicks again, and look once more, as a
+			/* Empty.  A polling host comes back by itself. */
+			if (q->polling)
+				return;
+			/* Ask for kicks again, and look once more, as a
 			 * request may have landed before the driver saw that. */
 			r = hvn_vq_enable_notify(q->cfg.vq);
 			if (r < 0) {
@@ -199,6 +204,40 @@ static void flush(struct hvn_loop_defer *d)
 		q->starved = 0;
 		process(q);
 	}
+}
+
+/*
+ * Polling: while the host polls, the driver need not kick (notifications
+ * stay off, sparing the guest an exit and us a wake-up); turning polling
+ * off asks for kicks again and looks at the ring once more, so a request
+ * made in between is not left waiting for a kick that will not come.
+ */
+int hvn_dev_queue_set_polling(struct hvn_dev_queue *q, int on)
+{
+	if (!q)
+		return -EINVAL;
+	if (!!on == q->polling)
+		return 0;
+	q->polling = !!on;
+	if (q->stopping || q->stats.error)
+		return 0;
+	if (on)
+		hvn_vq_disable_notify(q->cfg.vq);
+	else
+		process(q);
+	return 0;
+}
+
+/* One look at the ring: the requests it popped. */
+int hvn_dev_queue_poll(struct hvn_dev_queue *q)
+{
+	uint64_t before;
+
+	if (!q)
+		return -EINVAL;
+	before = q->stats.requests;
+	process(q);
+	return (int)(q->stats.requests - before);
 }
 
 static void resume(struct hvn_loop_defer *d)

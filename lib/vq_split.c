@@ -382,11 +382,14 @@ static void vq_write_notify(struct hvn_vq *vq, bool on)
 	vq->notify_on = on;
 	if (vq->event_idx) {
 		/*
-		 * With EVENT_IDX the driver kicks when it publishes past
-		 * avail_event; "off" is simply not moving it forward.
+		 * With EVENT_IDX the driver kicks when a publish moves its index
+		 * past avail_event.  "On": the next publish does.  "Off": an
+		 * index just behind the one we will pop next, which the driver
+		 * has passed already, so no publish crosses it until the
+		 * 16-bit index comes round again (once per 65536 requests): a
+		 * polling device gets no kick at all, not even the first.
 		 */
-		if (on)
-			GUEST_STORE(vq->avail_event, htole16(vq->last_avail));
+		GUEST_STORE(vq->avail_event, htole16(on ? vq->last_avail : (uint16_t)(vq->last_avail - 1)));
 	} else {
 		vq->used_flags = on ? 0 : VQ_USED_F_NO_NOTIFY;
 		GUEST_STORE(&vq->used->flags, htole16(vq->used_flags));

@@ -262,6 +262,44 @@ int main(void)
 	CHECK(got == 8 && bad == 0, "8 more served while the driver polls");
 	CHECK(efd_take(call) == 0, "with interrupts off the guest is never called");
 
+	/* Polling: the driver is told not to kick, and the host's look at
+	 * the ring serves it; off again, kicks are asked for. */
+	vrd_enable_interrupts(&env.d);
+	CHECK(hvn_dev_queue_set_polling(q, 1) == 0, "polling on");
+	hvn_dev_queue_stats(q, &st);
+	{
+		uint64_t kicks_before = st.kicks, v;
+		int n;
+
+		for (i = 31; i <= 34; i++)
+			REQUIRE(add_req((unsigned int)(i + 100), 1, 16) >= 0, "add %d", i);
+		vrd_publish(&env.d);
+		CHECK(!vrd_kick_needed(&env.d), "while the host polls, the driver need not kick");
+		n = hvn_dev_queue_poll(q);
+		CHECK(n == 4, "one look at the ring popped the 4 requests (%d)", n);
+		got = reap(4, &bad);
+		CHECK(got == 4 && bad == 0, "and they were answered");
+		CHECK(hvn_dev_queue_poll(q) == 0, "an empty ring: nothing popped");
+		REQUIRE(add_req(140, 1, 16) >= 0, "a request just before polling stops");
+		vrd_publish(&env.d);
+		CHECK(hvn_dev_queue_set_polling(q, 0) == 0, "polling off");
+		got = reap(1, &bad);
+		CHECK(got == 1 && bad == 0, "the request made while polling was ending was not left waiting");
+		REQUIRE(add_req(141, 1, 16) >= 0, "a request after polling");
+		vrd_publish(&env.d);
+		CHECK(vrd_kick_needed(&env.d), "after polling the driver is asked to kick again");
+		{
+			uint64_t one = 1;
+
+			REQUIRE(write(kick, &one, 8) == 8, "kick");
+		}
+		got = reap(1, &bad);
+		hvn_dev_queue_stats(q, &st);
+		CHECK(got == 1 && st.kicks == kicks_before + 1, "served through the kick (%llu kicks)",
+		      (unsigned long long)(st.kicks - kicks_before));
+		(void)v;
+	}
+
 	/* Stop with requests in flight: it waits for them. */
 	vrd_enable_interrupts(&env.d);
 	dev.hold = 1;
@@ -287,18 +325,18 @@ int main(void)
 	CHECK(stop_calls == 1 && dev.stopped == 1, "stopped once they completed");
 	got = reap(4, &bad);
 	CHECK(got == 4 && bad == 0, "and their completions reached the guest");
-	CHECK(hvn_vq_get_base(env.vq) == 43, "the ring stopped at index 43 (%u)", hvn_vq_get_base(env.vq));
+	CHECK(hvn_vq_get_base(env.vq) == 49, "the ring stopped at index 49 (%u)", hvn_vq_get_base(env.vq));
 	REQUIRE(add_req(43, 1, 16) >= 0, "a request after the stop");
 	kick_if_needed();
 	for (i = 0; i < 10; i++)
 		hvn_loop_run(loop, 10);
 	hvn_dev_queue_stats(q, &st);
-	CHECK(st.requests == 43, "nothing popped after the stop (%llu)", (unsigned long long)st.requests);
+	CHECK(st.requests == 49, "nothing popped after the stop (%llu)", (unsigned long long)st.requests);
 	hvn_dev_queue_free(q);
 
 	/* Restart from the saved index: the waiting request is served. */
 	dev.hold = 0;
-	REQUIRE(hvn_vq_set_base(env.vq, 43) == 0, "set base 43");
+	REQUIRE(hvn_vq_set_base(env.vq, 49) == 0, "set base 49");
 	r = hvn_dev_queue_start(loop, &cfg, &q);
 	REQUIRE(r == 0, "restart (r=%d)", r);
 	got = reap(1, &bad);

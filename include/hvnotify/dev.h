@@ -95,6 +95,8 @@ int hvn_dev_queue_stop(struct hvn_dev_queue *q,
 		       void (*stopped)(struct hvn_dev_queue *q, void *arg), void *arg);
 void hvn_dev_queue_free(struct hvn_dev_queue *q);
 int hvn_dev_queue_stats(const struct hvn_dev_queue *q, struct hvn_dev_queue_stats *stats);
+int hvn_dev_queue_set_polling(struct hvn_dev_queue *q, int on);
+int hvn_dev_queue_poll(struct hvn_dev_queue *q);
 
 #ifdef __cplusplus
 }
