@@ -41,6 +41,7 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = -1;
+	d->blk.fd = -1;
 	d->spec = strdup(spec);
 	copy = strdup(spec);
 	if (!d->spec || !copy) {
@@ -69,9 +70,9 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 
 			errno = 0;
 			queues = strtoul(val, &end, 10);
-			if (errno || *end || queues == 0 || queues > blk_ops.max_queues) {
+			if (errno || *end || queues == 0 || queues > HVN_DEV_BLK_MAX_QUEUES) {
 				snprintf(why, why_len, "queues=%s: a number from 1 to %u", val,
-					 blk_ops.max_queues);
+					 HVN_DEV_BLK_MAX_QUEUES);
 				goto bad;
 			}
 		} else if (!strcmp(tok, "size") && val) {
@@ -84,9 +85,9 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 			free((char *)d->blk.serial);
 			d->blk.serial = strdup(val);
 		} else if (!strcmp(tok, "readonly") && !val) {
-			d->blk.readonly = true;
+			d->blk.flags |= HVN_DEV_BLK_READONLY;
 		} else if (!strcmp(tok, "direct") && !val) {
-			d->blk.direct = true;
+			d->blk.flags |= HVN_DEV_BLK_DIRECT;
 		} else if (!strcmp(tok, "null") && !val) {
 			null = true;
 		} else {
@@ -116,12 +117,15 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 			 (unsigned long long)d->blk.null_size);
 		goto bad;
 	}
-	if (null && d->blk.direct) {
+	if (null && (d->blk.flags & HVN_DEV_BLK_DIRECT)) {
 		snprintf(why, why_len, "direct is for a file or block device, not null");
 		goto bad;
 	}
+	if (null)
+		d->blk.flags |= HVN_DEV_BLK_NULL;
 	d->num_queues = (unsigned int)queues;
-	d->ops = &blk_ops;
+	d->blk.num_queues = d->num_queues;
+	d->ops = hvn_dev_blk_ops();
 	free(copy);
 	return 0;
 bad:
@@ -132,13 +136,23 @@ bad:
 
 int device_open(struct device *d, char *why, size_t why_len)
 {
+	const char *what = d->blk.path ? d->blk.path : "null";
+	int r;
+
 	snprintf(d->name, sizeof(d->name), "blk%u", d->index);
-	return blk_open(&d->blk, d->num_queues, (struct blk_dev **)&d->dev, why, why_len);
+	r = hvn_dev_blk_new(&d->blk, (struct hvn_dev_blk **)&d->dev);
+	if (r == -ENOTBLK)
+		snprintf(why, why_len, "%s: neither a regular file nor a block device", what);
+	else if (r == -EINVAL)	/* the options were checked when parsed */
+		snprintf(why, why_len, "%s: smaller than one sector", what);
+	else if (r < 0)
+		snprintf(why, why_len, "%s: %s", what, strerror(-r));
+	return r;
 }
 
 void device_close(struct device *d)
 {
-	blk_close(d->dev);
+	hvn_dev_blk_free(d->dev);
 	d->dev = NULL;
 	free((char *)d->blk.path);
 	free((char *)d->blk.serial);
