@@ -133,6 +133,24 @@ int hvn_dev_blk_new(const struct hvn_dev_blk_config *cfg, struct hvn_dev_blk **b
 void hvn_dev_blk_free(struct hvn_dev_blk *blk);
 const struct hvn_dev_ops *hvn_dev_blk_ops(void);
 
+/* virtio-rng: entropy from getrandom(2), or from a source of the caller's. */
+struct hvn_dev_rng_config {
+	/* Optional: put up to len bytes in buf without blocking; the count,
+	 * or a negative errno (-EAGAIN: none yet).  NULL: getrandom(2)
+	 * with GRND_NONBLOCK. */
+	int (*source)(void *arg, void *buf, uint32_t len);
+	void *arg;
+	uint32_t max_request;	/* bytes per request, <= 1 MiB; 0: 64 KiB */
+	uint32_t flags;		/* must be 0 */
+	uint64_t reserved[2];	/* must be 0 */
+};
+
+struct hvn_dev_rng;
+
+int hvn_dev_rng_new(const struct hvn_dev_rng_config *cfg, struct hvn_dev_rng **rngp);
+void hvn_dev_rng_free(struct hvn_dev_rng *rng);
+const struct hvn_dev_ops *hvn_dev_rng_ops(void);
+
 #ifdef __cplusplus
 }
 #endif
