@@ -38,8 +38,11 @@ struct totals {
 	atomic_uint_fast64_t requests, completions, kicks, calls, batches;
 };
 
+enum device_type { DEVICE_BLK, DEVICE_RNG };
+
 struct device {
-	char name[32];			/* "blk0" ... for logs */
+	char name[32];			/* "blk0", "rng1" ... for logs */
+	enum device_type type;
 	char *spec;			/* the --device argument */
 	char *socket_path;
 	unsigned int num_queues;
