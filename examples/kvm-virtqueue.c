@@ -912,7 +912,8 @@ int main(int argc, char **argv)
 	};
 	struct vmm vm = { 0 };
 	struct sigaction sa;
-	unsigned int i, verified = 0, disk_good = 0, used_heads[NREQ];
+	unsigned int i, j, verified = 0, disk_good = 0;
+	uint32_t used_id[NREQ], used_len[NREQ];
 	int opt, r, db_route, irq_route, ok;
 	uint32_t entry;
 
@@ -1000,25 +1001,29 @@ int main(int argc, char **argv)
 			inproc_stop(&vm);
 	}
 
-	/* What the guest reports, from its memory. */
+	/* What the guest reports, from its memory, next to the used ring it
+	 * checked. */
+	for (j = 0; j < NREQ; j++) {
+		memcpy(&used_id[j], vm.ram + USED_GPA + 4 + 8 * j, 4);
+		memcpy(&used_len[j], vm.ram + USED_GPA + 8 + 8 * j, 4);
+	}
 	for (i = 0; i < NREQ; i++) {
-		uint32_t v, id, len;
+		uint32_t v;
 
 		memcpy(&v, vm.ram + VERIFIED_GPA + 4 * i, 4);
-		memcpy(&id, vm.ram + USED_GPA + 4 + 8 * i, 4);
-		memcpy(&len, vm.ram + USED_GPA + 8 + 8 * i, 4);
-		used_heads[i] = id;
 		if (v != (VERIFIED_USED | VERIFIED_STATUS | (i >= NWRITE ? VERIFIED_DATA : 0)))
 			continue;
 		verified++;
-		printf("guest: request %2u %-5s sector %u: head %2u back in the used ring (len %u), "
-		       "status OK%s\n", i, i < NWRITE ? "write" : "read", i % NWRITE, 3 * i,
-		       i < NWRITE ? 1 : SECTOR + 1,
+		for (j = 0; j < NREQ && used_id[j] != 3 * i; j++)
+			;
+		printf("guest: request %2u %-5s sector %u verified: head %2u is used entry %2u "
+		       "(len %u), status OK%s\n", i, i < NWRITE ? "write" : "read", i % NWRITE,
+		       3 * i, j, j < NREQ ? used_len[j] : 0,
 		       i >= NWRITE ? ", 512 bytes equal to what was written" : "");
 	}
 	printf("guest: used ring order:");
-	for (i = 0; i < NREQ; i++)
-		printf(" %u", used_heads[i]);
+	for (j = 0; j < NREQ; j++)
+		printf(" %u", used_id[j]);
 	printf("\n");
 	{
 		uint32_t irqs, kicks, seen;
