@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * device.c - --device specifications, and opening what they name.
+ * device.c - --device specifications, and opening what they name.  The
+ * devices themselves are the library's (<hvnotify/dev.h>): this is only
+ * where a spec becomes a device's configuration.
  */
 #include <errno.h>
 #include <limits.h>
@@ -33,6 +35,35 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* rng,socket=PATH: virtio-rng has nothing to configure but its socket. */
+static int parse_rng(struct device *d, char *save, char *why, size_t why_len)
+{
+	char *tok;
+
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *val = strchr(tok, '=');
+
+		if (val)
+			*val++ = '\0';
+		if (!strcmp(tok, "socket") && val && *val) {
+			free(d->socket_path);
+			d->socket_path = strdup(val);
+		} else {
+			snprintf(why, why_len, "unknown or incomplete option '%s%s%s' (rng takes socket=PATH)",
+				 tok, val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	if (!d->socket_path) {
+		snprintf(why, why_len, "no socket=PATH to listen on");
+		return -EINVAL;
+	}
+	d->type = DEVICE_RNG;
+	d->num_queues = 1;
+	d->ops = hvn_dev_rng_ops();
+	return 0;
+}
+
 int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 {
 	char *copy, *tok, *save = NULL;
@@ -41,6 +72,7 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = -1;
+	d->blk.fd = -1;
 	d->spec = strdup(spec);
 	copy = strdup(spec);
 	if (!d->spec || !copy) {
@@ -49,10 +81,17 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 		return -ENOMEM;
 	}
 	tok = strtok_r(copy, ",", &save);
+	if (tok && !strcmp(tok, "rng")) {
+		if (parse_rng(d, save, why, why_len) < 0)
+			goto bad;
+		free(copy);
+		return 0;
+	}
 	if (!tok || strcmp(tok, "blk")) {
-		snprintf(why, why_len, "unknown device type '%s' (known: blk)", tok ? tok : "");
+		snprintf(why, why_len, "unknown device type '%s' (known: blk, rng)", tok ? tok : "");
 		goto bad;
 	}
+	d->type = DEVICE_BLK;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char *val = strchr(tok, '=');
 
@@ -69,9 +108,9 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 
 			errno = 0;
 			queues = strtoul(val, &end, 10);
-			if (errno || *end || queues == 0 || queues > blk_ops.max_queues) {
+			if (errno || *end || queues == 0 || queues > HVN_DEV_BLK_MAX_QUEUES) {
 				snprintf(why, why_len, "queues=%s: a number from 1 to %u", val,
-					 blk_ops.max_queues);
+					 HVN_DEV_BLK_MAX_QUEUES);
 				goto bad;
 			}
 		} else if (!strcmp(tok, "size") && val) {
@@ -84,9 +123,9 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 			free((char *)d->blk.serial);
 			d->blk.serial = strdup(val);
 		} else if (!strcmp(tok, "readonly") && !val) {
-			d->blk.readonly = true;
+			d->blk.flags |= HVN_DEV_BLK_READONLY;
 		} else if (!strcmp(tok, "direct") && !val) {
-			d->blk.direct = true;
+			d->blk.flags |= HVN_DEV_BLK_DIRECT;
 		} else if (!strcmp(tok, "null") && !val) {
 			null = true;
 		} else {
@@ -116,12 +155,15 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 			 (unsigned long long)d->blk.null_size);
 		goto bad;
 	}
-	if (null && d->blk.direct) {
+	if (null && (d->blk.flags & HVN_DEV_BLK_DIRECT)) {
 		snprintf(why, why_len, "direct is for a file or block device, not null");
 		goto bad;
 	}
+	if (null)
+		d->blk.flags |= HVN_DEV_BLK_NULL;
 	d->num_queues = (unsigned int)queues;
-	d->ops = &blk_ops;
+	d->blk.num_queues = d->num_queues;
+	d->ops = hvn_dev_blk_ops();
 	free(copy);
 	return 0;
 bad:
@@ -132,13 +174,32 @@ bad:
 
 int device_open(struct device *d, char *why, size_t why_len)
 {
-	snprintf(d->name, sizeof(d->name), "blk%u", d->index);
-	return blk_open(&d->blk, d->num_queues, (struct blk_dev **)&d->dev, why, why_len);
+	const char *what = d->blk.path ? d->blk.path : "null";
+	int r;
+
+	snprintf(d->name, sizeof(d->name), "%s%u", d->ops->name, d->index);
+	if (d->type == DEVICE_RNG) {
+		r = hvn_dev_rng_new(NULL, (struct hvn_dev_rng **)&d->dev);
+		if (r < 0)
+			snprintf(why, why_len, "%s", strerror(-r));
+		return r;
+	}
+	r = hvn_dev_blk_new(&d->blk, (struct hvn_dev_blk **)&d->dev);
+	if (r == -ENOTBLK)
+		snprintf(why, why_len, "%s: neither a regular file nor a block device", what);
+	else if (r == -EINVAL)	/* the options were checked when parsed */
+		snprintf(why, why_len, "%s: smaller than one sector", what);
+	else if (r < 0)
+		snprintf(why, why_len, "%s: %s", what, strerror(-r));
+	return r;
 }
 
 void device_close(struct device *d)
 {
-	blk_close(d->dev);
+	if (d->type == DEVICE_RNG)
+		hvn_dev_rng_free(d->dev);
+	else
+		hvn_dev_blk_free(d->dev);
 	d->dev = NULL;
 	free((char *)d->blk.path);
 	free((char *)d->blk.serial);

@@ -7,7 +7,8 @@
  *             socket per device, one frontend connection at a time, the
  *             vhost-user backend of that connection
  * worker.c    data-plane threads, one io_uring loop each, running queues
- * dev_blk.c   the virtio-blk device (file, block device or null)
+ * device.c    --device specifications, and the devices they name (the
+ *             devices themselves are the library's: <hvnotify/dev.h>)
  * log.c       messages to stderr
  *
  * Threads talk through small command mailboxes (an eventfd and a list), so
@@ -32,32 +33,20 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
-/* ---- dev_blk.c ---- */
-struct blk_options {
-	const char *path;		/* NULL: the null backing */
-	uint64_t null_size;		/* bytes, for the null backing */
-	bool readonly;
-	bool direct;			/* O_DIRECT */
-	const char *serial;		/* GET_ID answer; NULL: derived from the path */
-};
-struct blk_dev;
-extern const struct hvn_dev_ops blk_ops;
-int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_dev **out,
-	     char *why, size_t why_len);
-void blk_close(struct blk_dev *blk);
-uint64_t blk_capacity_bytes(const struct blk_dev *blk);
-
 /* ---- devices, as configured ---- */
 struct totals {
 	atomic_uint_fast64_t requests, completions, kicks, calls, batches;
 };
 
+enum device_type { DEVICE_BLK, DEVICE_RNG };
+
 struct device {
-	char name[32];			/* "blk0" ... for logs */
+	char name[32];			/* "blk0", "rng1" ... for logs */
+	enum device_type type;
 	char *spec;			/* the --device argument */
 	char *socket_path;
 	unsigned int num_queues;
-	struct blk_options blk;
+	struct hvn_dev_blk_config blk;	/* path and serial are ours (strdup) */
 	const struct hvn_dev_ops *ops;
 	void *dev;			/* ops' instance */
 	unsigned int index;		/* among devices: spreads queues over workers */

@@ -38,6 +38,8 @@ static void usage(FILE *out)
 		"                      a virtio-blk disk on a file or block device (direct:\n"
 		"                      O_DIRECT), or on nothing (null: completes at once, for\n"
 		"                      benchmarks); BYTES may end in K, M, G or T\n"
+		"        rng,socket=PATH\n"
+		"                      a virtio-rng entropy device fed by getrandom(2)\n"
 		"  -w, --workers N     data-plane threads, each with its own io_uring (default 1)\n"
 		"      --poll-max-ns N after work, poll the rings for up to N ns before sleeping,\n"
 		"                      adapting the window to the load (default %d; 0: never)\n"
@@ -49,6 +51,7 @@ static void usage(FILE *out)
 		"Each device listens on its own unix socket (created mode 0600) and serves\n"
 		"one frontend at a time, e.g. QEMU:\n"
 		"  -chardev socket,id=c0,path=PATH -device vhost-user-blk-pci,chardev=c0\n"
+		"  -chardev socket,id=c1,path=PATH -device vhost-user-rng-pci,chardev=c1\n"
 		"SIGINT or SIGTERM: finish the I/O in flight and exit; SIGUSR1: statistics.\n"
 		"See hvnotifyd(8).\n", DEFAULT_POLL_MAX_NS);
 }

@@ -62,6 +62,7 @@ struct hvn_vu_backend {
 	unsigned int nregions;
 	uint64_t offered;		/* virtio features */
 	uint64_t acked;
+	uint64_t protocol_offered;	/* PROTOCOL_OFFERED, less CONFIG without a config space */
 	uint64_t protocol;		/* acked protocol features */
 	bool owner;			/* SET_OWNER came */
 	struct vu_queue *queues;
@@ -133,6 +134,12 @@ int hvn_vu_backend_new(const struct hvn_vu_backend_config *cfg, struct hvn_vu_ba
 	 * may hide any but the two the protocol cannot do without. */
 	b->offered = (dev_features & ~(RING_FEATURES | F_PROTOCOL)) |
 		     (RING_FEATURES & ~(cfg->features_mask & ~HVN_VQ_F_VERSION_1)) | F_PROTOCOL;
+	/* A device without a config space (virtio-rng) has nothing for
+	 * GET_CONFIG to read: offering the feature would only have QEMU warn
+	 * that its device model does not use it. */
+	b->protocol_offered = PROTOCOL_OFFERED;
+	if (!cfg->ops->config_size)
+		b->protocol_offered &= ~(UINT64_C(1) << VU_PROTOCOL_F_CONFIG);
 	vu_reader_init(&b->rd);
 	*bp = b;
 	return 0;
@@ -501,11 +508,11 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	case VU_SET_FEATURES:
 		return set_features(b, m->payload.u64);
 	case VU_GET_PROTOCOL_FEATURES:
-		return reply_u64(b, sock, m, PROTOCOL_OFFERED);
+		return reply_u64(b, sock, m, b->protocol_offered);
 	case VU_SET_PROTOCOL_FEATURES:
-		if (m->payload.u64 & ~PROTOCOL_OFFERED)
+		if (m->payload.u64 & ~b->protocol_offered)
 			return fail(b, -EINVAL, "SET_PROTOCOL_FEATURES: 0x%llx were not offered",
-				    (unsigned long long)(m->payload.u64 & ~PROTOCOL_OFFERED));
+				    (unsigned long long)(m->payload.u64 & ~b->protocol_offered));
 		b->protocol = m->payload.u64;
 		return 0;
 	case VU_SET_OWNER:

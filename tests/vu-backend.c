@@ -498,6 +498,30 @@ static void test_bad_rings(void)
 	CHECK(open_fds() == before, "  and no descriptor left open");
 }
 
+/* A device without a config space (virtio-rng): no CONFIG protocol feature. */
+static void test_no_config(void)
+{
+	static const struct hvn_dev_ops ops = {
+		.name = "noconfig", .virtio_id = 4, .max_queues = 1, .handle = fill_handle,
+	};
+	struct hvn_vu_backend_config cfg = { .ops = &ops, .num_queues = 1, .host = &host };
+	struct conn c;
+	uint64_t v;
+	int sv[2];
+
+	REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+	c.fe = sv[0];
+	c.be = sv[1];
+	c.last = 0;
+	REQUIRE(hvn_vu_backend_new(&cfg, &c.b) == 0, "backend of a device with no config space");
+	v = ask_u64(&c, VU_GET_PROTOCOL_FEATURES);
+	CHECK(v == 0xa009, "no config space: protocol features 0x%llx, without CONFIG (want 0xa009)",
+	      (unsigned long long)v);
+	send_u64(&c, VU_SET_PROTOCOL_FEATURES, v | (UINT64_C(1) << VU_PROTOCOL_F_CONFIG), NULL, 0);
+	CHECK(c.last < 0, "  and acking CONFIG anyway is refused (%s)", hvn_vu_backend_strerror(c.b));
+	conn_close(&c);
+}
+
 int main(void)
 {
 	unsigned int q;
@@ -515,6 +539,7 @@ int main(void)
 	test_session();
 	test_hostile();
 	test_bad_rings();
+	test_no_config();
 	for (q = 0; q < NQ; q++) {
 		close(kick[q]);
 		close(call[q]);

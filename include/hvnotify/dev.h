@@ -12,6 +12,11 @@
  *
  * Everything a queue does happens in its loop's thread (<hvnotify/loop.h>):
  * the handler runs there, and the device submits its I/O on that loop.
+ *
+ * The library's own devices (virtio-blk and virtio-rng, at the end of this
+ * header) are such ops tables: hvnotifyd serves them, and a VMM runs the
+ * very same ones on its own loop.  hvnotify-device(7) shows how to write
+ * one.
  */
 #ifndef HVNOTIFY_DEV_H
 #define HVNOTIFY_DEV_H
@@ -97,6 +102,56 @@ void hvn_dev_queue_free(struct hvn_dev_queue *q);
 int hvn_dev_queue_stats(const struct hvn_dev_queue *q, struct hvn_dev_queue_stats *stats);
 int hvn_dev_queue_set_polling(struct hvn_dev_queue *q, int on);
 int hvn_dev_queue_poll(struct hvn_dev_queue *q);
+
+/* ---------------------------------------------------- built-in devices -- */
+/*
+ * Each is an instance (its state) plus its ops table, given together to a
+ * host: cfg.ops = hvn_dev_blk_ops(), cfg.dev = blk.  An instance serves
+ * one frontend (or one in-process guest) at a time.
+ */
+
+/* virtio-blk: a disk on a file, a block device, a descriptor, or nothing. */
+#define HVN_DEV_BLK_MAX_QUEUES	64
+
+/* hvn_dev_blk_config.flags */
+#define HVN_DEV_BLK_READONLY	(1u << 0)	/* VIRTIO_BLK_F_RO: writes fail */
+#define HVN_DEV_BLK_DIRECT	(1u << 1)	/* open path with O_DIRECT */
+#define HVN_DEV_BLK_NULL	(1u << 2)	/* no backing: for benchmarks */
+
+/* Exactly one backing: path, fd, or HVN_DEV_BLK_NULL (with null_size). */
+struct hvn_dev_blk_config {
+	const char *path;	/* a file or block device to open, or NULL */
+	int32_t fd;		/* or one already open (duplicated); else -1 */
+	uint32_t flags;		/* HVN_DEV_BLK_* */
+	uint64_t null_size;	/* HVN_DEV_BLK_NULL: bytes; otherwise 0 */
+	const char *serial;	/* GET_ID's answer; NULL: path's last part */
+	uint32_t num_queues;	/* what the config space says; 0: 1 */
+	uint32_t reserved[3];	/* must be 0 */
+};
+
+struct hvn_dev_blk;
+
+int hvn_dev_blk_new(const struct hvn_dev_blk_config *cfg, struct hvn_dev_blk **blkp);
+void hvn_dev_blk_free(struct hvn_dev_blk *blk);
+const struct hvn_dev_ops *hvn_dev_blk_ops(void);
+
+/* virtio-rng: entropy from getrandom(2), or from a source of the caller's. */
+struct hvn_dev_rng_config {
+	/* Optional: put up to len bytes in buf without blocking; the count,
+	 * or a negative errno (-EAGAIN: none yet).  NULL: getrandom(2)
+	 * with GRND_NONBLOCK. */
+	int (*source)(void *arg, void *buf, uint32_t len);
+	void *arg;
+	uint32_t max_request;	/* bytes per request, <= 1 MiB; 0: 64 KiB */
+	uint32_t flags;		/* must be 0 */
+	uint64_t reserved[2];	/* must be 0 */
+};
+
+struct hvn_dev_rng;
+
+int hvn_dev_rng_new(const struct hvn_dev_rng_config *cfg, struct hvn_dev_rng **rngp);
+void hvn_dev_rng_free(struct hvn_dev_rng *rng);
+const struct hvn_dev_ops *hvn_dev_rng_ops(void);
 
 #ifdef __cplusplus
 }

@@ -139,6 +139,161 @@ static inline void x86_jmp8(struct gcode *c, uint32_t target)		/* jmp rel8 */
 	gc_u8(c, (uint8_t)rel);
 }
 
+/* ---- for guests that drive a virtqueue (examples/kvm-virtqueue.c) ---- */
+
+enum { X86_ESI = 6, X86_EDI = 7 };
+
+/* Condition codes for jcc: the low nibble of 0x70 + cc / 0x0f 0x80 + cc. */
+enum { X86_CC_B = 0x2, X86_CC_AE = 0x3, X86_CC_E = 0x4, X86_CC_NE = 0x5 };
+
+static inline void x86_out_imm_eax(struct gcode *c, uint8_t port)	/* out imm8, eax */
+{
+	gc_u8(c, 0xe7);
+	gc_u8(c, port);
+}
+
+/* mov dword/word/byte [gpa], imm */
+static inline void x86_store_imm32(struct gcode *c, uint32_t gpa, uint32_t imm)
+{
+	gc_u8(c, 0xc7);
+	gc_u8(c, 0x05);
+	gc_u32(c, gpa);
+	gc_u32(c, imm);
+}
+
+static inline void x86_store_imm16(struct gcode *c, uint32_t gpa, uint16_t imm)
+{
+	gc_u8(c, 0x66);
+	gc_u8(c, 0xc7);
+	gc_u8(c, 0x05);
+	gc_u32(c, gpa);
+	gc_u16(c, imm);
+}
+
+static inline void x86_store_imm8(struct gcode *c, uint32_t gpa, uint8_t imm)
+{
+	gc_u8(c, 0xc6);
+	gc_u8(c, 0x05);
+	gc_u32(c, gpa);
+	gc_u8(c, imm);
+}
+
+/* mov byte [reg + disp32], imm8; reg is not esp (that would need a SIB) */
+static inline void x86_store_imm8_idx(struct gcode *c, int reg, uint32_t disp, uint8_t imm)
+{
+	gc_u8(c, 0xc6);
+	gc_u8(c, 0x80 | reg);
+	gc_u32(c, disp);
+	gc_u8(c, imm);
+}
+
+/* mov r32, dword [gpa] / movzx r32, word [gpa] */
+static inline void x86_load32(struct gcode *c, int reg, uint32_t gpa)
+{
+	gc_u8(c, 0x8b);
+	gc_u8(c, 0x05 | reg << 3);
+	gc_u32(c, gpa);
+}
+
+static inline void x86_load16(struct gcode *c, int reg, uint32_t gpa)
+{
+	gc_u8(c, 0x0f);
+	gc_u8(c, 0xb7);
+	gc_u8(c, 0x05 | reg << 3);
+	gc_u32(c, gpa);
+}
+
+/* mov dword [gpa], r32 */
+static inline void x86_store_r32(struct gcode *c, int reg, uint32_t gpa)
+{
+	gc_u8(c, 0x89);
+	gc_u8(c, 0x05 | reg << 3);
+	gc_u32(c, gpa);
+}
+
+static inline void x86_cmp_r32(struct gcode *c, int reg, uint32_t imm)	/* cmp r32, imm32 */
+{
+	gc_u8(c, 0x81);
+	gc_u8(c, 0xf8 | reg);
+	gc_u32(c, imm);
+}
+
+static inline void x86_cmp_mem16(struct gcode *c, uint32_t gpa, uint16_t imm)	/* cmp word [gpa], imm16 */
+{
+	gc_u8(c, 0x66);
+	gc_u8(c, 0x81);
+	gc_u8(c, 0x3d);
+	gc_u32(c, gpa);
+	gc_u16(c, imm);
+}
+
+static inline void x86_cmp_mem8(struct gcode *c, uint32_t gpa, uint8_t imm)	/* cmp byte [gpa], imm8 */
+{
+	gc_u8(c, 0x80);
+	gc_u8(c, 0x3d);
+	gc_u32(c, gpa);
+	gc_u8(c, imm);
+}
+
+static inline void x86_inc_mem32(struct gcode *c, uint32_t gpa)	/* inc dword [gpa] */
+{
+	gc_u8(c, 0xff);
+	gc_u8(c, 0x05);
+	gc_u32(c, gpa);
+}
+
+static inline void x86_add_eax(struct gcode *c, uint32_t imm)	/* add eax, imm32 */
+{
+	gc_u8(c, 0x05);
+	gc_u32(c, imm);
+}
+
+/* jcc rel8 to a later place: returns where to patch with gc_land(). */
+static inline uint32_t x86_jcc8_fwd(struct gcode *c, int cc)
+{
+	gc_u8(c, 0x70 | cc);
+	gc_u8(c, 0);
+	return c->pos - 1;
+}
+
+static inline uint32_t x86_jmp8_fwd(struct gcode *c)
+{
+	gc_u8(c, 0xeb);
+	gc_u8(c, 0);
+	return c->pos - 1;
+}
+
+/* The forward jump whose rel8 is at 'at' lands here. */
+static inline void gc_land(struct gcode *c, uint32_t at)
+{
+	uint32_t rel = c->pos - (at + 1);
+
+	if (rel > 127) {
+		fprintf(stderr, "guest-code: forward jump out of range at 0x%x\n", at);
+		abort();
+	}
+	c->mem[at] = (uint8_t)rel;
+}
+
+static inline void x86_loop(struct gcode *c, uint32_t target)		/* loop rel8 (ecx) */
+{
+	int32_t rel = (int32_t)(target - (c->pos + 2));
+
+	if (rel < -128) {
+		fprintf(stderr, "guest-code: loop out of range at 0x%x\n", c->pos);
+		abort();
+	}
+	gc_u8(c, 0xe2);
+	gc_u8(c, (uint8_t)rel);
+}
+
+static inline void x86_stosd(struct gcode *c)      { gc_u8(c, 0xab); }
+static inline void x86_rep_stosd(struct gcode *c)  { gc_u8(c, 0xf3); gc_u8(c, 0xab); }
+static inline void x86_repe_cmpsd(struct gcode *c) { gc_u8(c, 0xf3); gc_u8(c, 0xa7); }
+static inline void x86_push_eax(struct gcode *c)   { gc_u8(c, 0x50); }
+static inline void x86_pop_eax(struct gcode *c)    { gc_u8(c, 0x58); }
+static inline void x86_cli(struct gcode *c)        { gc_u8(c, 0xfa); }
+
 static inline void x86_hlt(struct gcode *c)  { gc_u8(c, 0xf4); }
 static inline void x86_sti(struct gcode *c)  { gc_u8(c, 0xfb); }
 static inline void x86_iret(struct gcode *c) { gc_u8(c, 0xcf); }

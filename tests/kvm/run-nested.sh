@@ -18,6 +18,17 @@
 # Options:
 #   -e, --expect REGEX     pass only if PROGRAM also printed a line matching
 #                          REGEX (grep -E), e.g. its own verdict line
+#   -f, --file FILE        also put FILE, a static executable, in /hvn/bin in
+#                          L1 (repeatable): a daemon PROGRAM talks to, say
+#   -d, --daemon CMD       before PROGRAM, run the shell command CMD in the
+#                          background in L1 (busybox sh, in /tmp, with
+#                          /hvn/bin first in PATH); start the daemon last
+#                          with "exec" so that the PID signalled is its own.
+#                          Once PROGRAM has exited it gets SIGTERM and must
+#                          exit 0 within 10 s, else the run fails; its output
+#                          is printed after PROGRAM's, each line "daemon| "
+#   -w, --wait-for PATH    with --daemon: start PROGRAM only once PATH exists
+#                          in L1 (a socket the daemon creates), at most 10 s
 #   -v, --verbose          also print the L1 console (init, kernel messages)
 #   -k, --keep             keep the per-run directory (initramfs, serial log)
 #   -b, --build-dir DIR    cache and work directory (default: see HVN_NESTED_BUILD)
@@ -76,12 +87,19 @@ cannot_run() {
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 secs() { printf '%d.%02d' $(($1 / 1000000)) $(($1 % 1000000 / 10000)); }
 
-verbose='' keep='' expect='' build=${HVN_NESTED_BUILD:-}
+verbose='' keep='' expect='' build=${HVN_NESTED_BUILD:-} daemon='' wait_for=''
+files=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         -e|--expect) [ $# -ge 2 ] || die "$1 needs an argument"; expect=$2; shift ;;
         --expect=*) expect=${1#*=} ;;
+        -f|--file) [ $# -ge 2 ] || die "$1 needs an argument"; files+=("$2"); shift ;;
+        --file=*) files+=("${1#*=}") ;;
+        -d|--daemon) [ $# -ge 2 ] || die "$1 needs an argument"; daemon=$2; shift ;;
+        --daemon=*) daemon=${1#*=} ;;
+        -w|--wait-for) [ $# -ge 2 ] || die "$1 needs an argument"; wait_for=$2; shift ;;
+        --wait-for=*) wait_for=${1#*=} ;;
         -v|--verbose) verbose=1 ;;
         -k|--keep) keep=1 ;;
         -b|--build-dir) [ $# -ge 2 ] || die "$1 needs an argument"; build=$2; shift ;;
@@ -98,12 +116,19 @@ prog=$1; shift
 t_begin=$(now_us)
 
 # ------------------------------------------------------------ the program --
-if [ ! -f "$prog" ] || [ ! -x "$prog" ]; then die "$prog: not an executable file"; fi
-[ "$(head -c 4 "$prog")" = $'\x7fELF' ] ||
-    die "$prog: not an ELF binary (a libtool wrapper script? link it with -all-static)"
-if command -v readelf >/dev/null && readelf -lW "$prog" 2>/dev/null | grep -q 'program interpreter'; then
-    die "$prog: dynamically linked; L1 has no shared libraries (link it with -static)"
-fi
+# It, and every --file, must run in L1, which has no shared libraries.
+check_static() {
+    if [ ! -f "$1" ] || [ ! -x "$1" ]; then die "$1: not an executable file"; fi
+    [ "$(head -c 4 "$1")" = $'\x7fELF' ] ||
+        die "$1: not an ELF binary (a libtool wrapper script? link it with -all-static)"
+    if command -v readelf >/dev/null && readelf -lW "$1" 2>/dev/null | grep -q 'program interpreter'; then
+        die "$1: dynamically linked; L1 has no shared libraries (link it with -static)"
+    fi
+}
+check_static "$prog"
+for f in "${files[@]}"; do check_static "$f"; done
+[ -z "$wait_for" ] || [ -n "$daemon" ] || die "--wait-for is for --daemon"
+case "$daemon$wait_for" in *$'\n'*) die "--daemon and --wait-for must not contain newlines" ;; esac
 
 # -------------------------------------------------------- what we need --
 QEMU=${HVN_QEMU:-qemu-system-x86_64}
@@ -268,6 +293,12 @@ cp "$HERE/init" "$root/init"
 chmod 755 "$root/init"
 cp "$prog" "$root/hvn/bin/$name"
 chmod 755 "$root/hvn/bin/$name"
+for f in "${files[@]}"; do
+    cp "$f" "$root/hvn/bin/$(basename "$f")"
+    chmod 755 "$root/hvn/bin/$(basename "$f")"
+done
+[ -z "$daemon" ] || printf '%s\n' "$daemon" > "$root/hvn/daemon"
+[ -z "$wait_for" ] || printf '%s\n' "$wait_for" > "$root/hvn/wait-for"
 printf '%s\n' "/hvn/bin/$name" > "$root/hvn/argv"
 for a in "$@"; do
     case "$a" in *$'\n'*) die "arguments must not contain newlines" ;; esac
@@ -379,8 +410,10 @@ fi
 # PROGRAM's own lines, without the prefix init added.
 grep -a -o 'HVN-OUT .*' "$log" | tr -d '\r' | sed 's/^HVN-OUT //' > "$work/output" || true
 cat "$work/output"
+grep -a -o 'HVN-DAEMON .*' "$log" | tr -d '\r' | sed 's/^HVN-DAEMON /daemon| /' || true
 
 m_boot=$(marker boot) m_mods=$(marker modules) m_start=$(marker start) m_exit=$(marker exit)
+m_daemon=$(marker 'daemon rc')
 rc=$(sed -n 's/^HVN-L1 exit rc=\([0-9]*\).*/\1/p' <<<"$m_exit")
 timing="prepare $(secs $((t_built - t_begin))) s"
 [ -z "$h_boot" ] || timing="$timing, L1 userspace at $(secs "$h_boot") s (L1 uptime $(uptime_of "$m_boot") s)"
@@ -409,6 +442,13 @@ if [ -z "$rc" ]; then
         *) say "FAIL: no exit status from PROGRAM on the console (L1 crashed? qemu exit $qrc)" ;;
     esac
     exit 1
+fi
+if [ -n "$daemon" ]; then
+    say "${m_daemon#HVN-L1 }"
+    case "$m_daemon" in
+        "HVN-L1 daemon rc=0"*) ;;
+        *) [ "$rc" = 77 ] || { say "FAIL: the daemon did not exit 0 after SIGTERM"; exit 1; } ;;
+    esac
 fi
 case "$rc" in
     0) if [ -n "$expect" ] && ! grep -Eq -- "$expect" "$work/output"; then

@@ -2,6 +2,9 @@
 /*
  * dev_blk.c - virtio-blk on a file, a block device, or nothing (null).
  *
+ * A device of <hvnotify/dev.h>, in the library so that hvnotifyd and a VMM
+ * that hosts it in-process run the same code.
+ *
  * Requests are parsed in place: the header is copied out of the readable
  * part, the status byte is the last byte of the writable part, and the data
  * is the slot's own iovec list trimmed at both ends, handed to the loop's
@@ -20,21 +23,21 @@
 #include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <stdatomic.h>
-#include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hvnotifyd.h"
+#include "hvnotify/dev.h"
 
 #define SECTOR 512u
 #define SEG_MAX 126u			/* data descriptors per request (QEMU's default) */
 #define MAX_SEGMENTS (SEG_MAX + 2)	/* plus the header and the status */
 #define MAX_DISCARD_SECTORS (UINT32_C(1) << 22)	/* 2 GiB per request */
 
-struct blk_dev {
+struct hvn_dev_blk {
 	int fd;				/* -1: the null backing */
 	/* 1: writeback cache, 0: writethrough (each write synced before it
 	 * completes).  The driver flips it through the config space
@@ -51,7 +54,7 @@ struct blk_dev {
 struct blk_req {
 	struct hvn_loop_op op;
 	struct hvn_dev_req *req;
-	struct blk_dev *blk;
+	struct hvn_dev_blk *blk;
 	uint8_t *status;		/* the guest's status byte */
 	uint32_t type;
 	uint64_t offset;		/* bytes */
@@ -60,11 +63,6 @@ struct blk_req {
 	struct iovec *iov;		/* the data, within the slot's iovecs */
 	unsigned int niov;
 };
-
-uint64_t blk_capacity_bytes(const struct blk_dev *blk)
-{
-	return blk->capacity;
-}
 
 /* ---- iovec helpers: the request's own array, changed in place ---- */
 
@@ -155,14 +153,9 @@ static void rw_done(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 {
 	struct blk_req *r = (struct blk_req *)op;
 
-	if (res < 0) {
-		log_debug("blk: %s of %u bytes at %llu: %s", r->type == VIRTIO_BLK_T_IN ? "read" : "write",
-			  r->total, (unsigned long long)r->offset, strerror(-res));
-		finish(r, VIRTIO_BLK_S_IOERR, 0);
-		return;
-	}
-	if (res == 0) {
-		/* Nothing moved: the file shrank under us. */
+	if (res <= 0) {
+		/* An error, or nothing moved (the file shrank under us): the
+		 * guest learns it from the status. */
 		finish(r, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
@@ -320,10 +313,9 @@ static void blk_handle(void *dev, struct hvn_dev_req *req)
 
 	/* The layout every request must have: a readable header first and
 	 * a writable status byte last.  Without them there is nothing to
-	 * answer in: the driver is broken, and so is the queue. */
+	 * answer in: the driver is broken, and so is the queue (the host
+	 * hears why through its broken callback). */
 	if (vr->out_len < sizeof(hdr) || vr->in_len < 1) {
-		log_debug("blk: request without room for a header (%llu bytes) or a status (%llu)",
-			  (unsigned long long)vr->out_len, (unsigned long long)vr->in_len);
 		hvn_dev_req_abort(req, -EBADMSG);
 		return;
 	}
@@ -363,20 +355,20 @@ static void blk_handle(void *dev, struct hvn_dev_req *req)
 
 static uint64_t blk_get_features(void *dev)
 {
-	return ((struct blk_dev *)dev)->features;
+	return ((struct hvn_dev_blk *)dev)->features;
 }
 
 /* A driver negotiates features right after resetting the device, and a
  * reset brings the config space back to its defaults: writeback on. */
 static int blk_set_features(void *dev, uint64_t features)
 {
-	atomic_store_explicit(&((struct blk_dev *)dev)->writeback, 1, memory_order_relaxed);
+	atomic_store_explicit(&((struct hvn_dev_blk *)dev)->writeback, 1, memory_order_relaxed);
 	return 0;
 }
 
 static int blk_get_config(void *dev, void *buf, uint32_t offset, uint32_t len)
 {
-	struct blk_dev *blk = dev;
+	struct hvn_dev_blk *blk = dev;
 	struct virtio_blk_config c = blk->config;
 
 	c.wce = atomic_load_explicit(&blk->writeback, memory_order_relaxed);
@@ -388,7 +380,7 @@ static int blk_get_config(void *dev, void *buf, uint32_t offset, uint32_t len)
  * the config space (read-only to a driver) are ignored. */
 static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t len)
 {
-	struct blk_dev *blk = dev;
+	struct hvn_dev_blk *blk = dev;
 	const uint32_t wce = offsetof(struct virtio_blk_config, wce);
 	uint8_t v;
 
@@ -401,13 +393,13 @@ static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t 
 	return 0;
 }
 
-const struct hvn_dev_ops blk_ops = {
+static const struct hvn_dev_ops blk_ops = {
 	.name = "blk",
 	.virtio_id = 2,				/* VIRTIO_ID_BLOCK */
 	.config_size = sizeof(struct virtio_blk_config),
 	.req_size = sizeof(struct blk_req),
 	.max_segments = MAX_SEGMENTS,
-	.max_queues = 64,
+	.max_queues = HVN_DEV_BLK_MAX_QUEUES,
 	.get_features = blk_get_features,
 	.set_features = blk_set_features,
 	.get_config = blk_get_config,
@@ -415,61 +407,104 @@ const struct hvn_dev_ops blk_ops = {
 	.handle = blk_handle,
 };
 
-int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_dev **out,
-	     char *why, size_t why_len)
+const struct hvn_dev_ops *hvn_dev_blk_ops(void)
 {
-	struct blk_dev *blk;
+	return &blk_ops;
+}
+
+#define BLK_FLAGS (HVN_DEV_BLK_READONLY | HVN_DEV_BLK_DIRECT | HVN_DEV_BLK_NULL)
+
+/* Exactly one backing: a path, a descriptor, or none (null). */
+static int check_config(const struct hvn_dev_blk_config *cfg)
+{
+	bool null = cfg->flags & HVN_DEV_BLK_NULL;
+	unsigned int i;
+
+	if ((cfg->flags & ~BLK_FLAGS) || cfg->num_queues > HVN_DEV_BLK_MAX_QUEUES)
+		return -EINVAL;
+	for (i = 0; i < sizeof(cfg->reserved) / sizeof(cfg->reserved[0]); i++)
+		if (cfg->reserved[i])
+			return -EINVAL;
+	if (null)
+		return !cfg->path && cfg->fd < 0 && !(cfg->flags & HVN_DEV_BLK_DIRECT) &&
+		       cfg->null_size >= SECTOR ? 0 : -EINVAL;
+	if (cfg->null_size)
+		return -EINVAL;
+	if (cfg->path)
+		return cfg->fd < 0 ? 0 : -EINVAL;
+	/* O_DIRECT is a flag of an open: a descriptor brings its own. */
+	return cfg->fd >= 0 && !(cfg->flags & HVN_DEV_BLK_DIRECT) ? 0 : -EINVAL;
+}
+
+/* The size of what fd is, in bytes, and its logical block size. */
+static int backing_size(int fd, uint64_t *size, uint32_t *lbs)
+{
 	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISBLK(st.st_mode)) {
+		int ssz = 0;
+
+		if (ioctl(fd, BLKGETSIZE64, size) < 0)
+			return -errno;
+		if (ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz >= (int)SECTOR)
+			*lbs = (uint32_t)ssz;
+		return 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		*size = (uint64_t)st.st_size;
+		return 0;
+	}
+	return -ENOTBLK;
+}
+
+int hvn_dev_blk_new(const struct hvn_dev_blk_config *cfg, struct hvn_dev_blk **blkp)
+{
+	struct hvn_dev_blk *blk;
+	unsigned int num_queues;
 	uint32_t lbs = SECTOR;
 	const char *base;
+	int r;
 
-	*out = NULL;
+	if (!blkp)
+		return -EINVAL;
+	*blkp = NULL;
+	if (!cfg)
+		return -EINVAL;
+	r = check_config(cfg);
+	if (r < 0)
+		return r;
+	num_queues = cfg->num_queues ? cfg->num_queues : 1;
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return -ENOMEM;
 	blk->fd = -1;
-	blk->readonly = opt->readonly;
-	if (opt->path) {
-		int flags = (opt->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | (opt->direct ? O_DIRECT : 0);
+	blk->readonly = cfg->flags & HVN_DEV_BLK_READONLY;
+	if (cfg->path) {
+		int flags = (blk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+			    (cfg->flags & HVN_DEV_BLK_DIRECT ? O_DIRECT : 0);
 
-		blk->fd = open(opt->path, flags);
-		if (blk->fd < 0 || fstat(blk->fd, &st) < 0) {
-			int err = -errno;
-
-			snprintf(why, why_len, "%s: %s", opt->path, strerror(errno));
-			blk_close(blk);
-			return err;
-		}
-		if (S_ISBLK(st.st_mode)) {
-			uint64_t size = 0;
-			int ssz = 0;
-
-			if (ioctl(blk->fd, BLKGETSIZE64, &size) < 0) {
-				int err = -errno;
-
-				snprintf(why, why_len, "%s: size of the block device: %s", opt->path,
-					 strerror(errno));
-				blk_close(blk);
-				return err;
-			}
-			if (ioctl(blk->fd, BLKSSZGET, &ssz) == 0 && ssz >= (int)SECTOR)
-				lbs = (uint32_t)ssz;
-			blk->capacity = size;
-		} else if (S_ISREG(st.st_mode)) {
-			blk->capacity = (uint64_t)st.st_size;
-		} else {
-			snprintf(why, why_len, "%s: neither a regular file nor a block device", opt->path);
-			blk_close(blk);
-			return -EINVAL;
-		}
+		blk->fd = open(cfg->path, flags);
+	} else if (cfg->fd >= 0) {
+		/* Our own descriptor: the caller may close theirs. */
+		blk->fd = fcntl(cfg->fd, F_DUPFD_CLOEXEC, 3);
+	}
+	if (blk->fd < 0 && !(cfg->flags & HVN_DEV_BLK_NULL)) {
+		r = -errno;
+		goto fail;
+	}
+	if (blk->fd >= 0) {
+		r = backing_size(blk->fd, &blk->capacity, &lbs);
+		if (r < 0)
+			goto fail;
 	} else {
-		blk->capacity = opt->null_size;
+		blk->capacity = cfg->null_size;
 	}
 	blk->capacity -= blk->capacity % SECTOR;
 	if (blk->capacity == 0) {
-		snprintf(why, why_len, "%s: smaller than one sector", opt->path ? opt->path : "null");
-		blk_close(blk);
-		return -EINVAL;
+		r = -EINVAL;	/* smaller than one sector */
+		goto fail;
 	}
 
 	blk->features = (UINT64_C(1) << VIRTIO_BLK_F_SEG_MAX) | (UINT64_C(1) << VIRTIO_BLK_F_BLK_SIZE) |
@@ -477,7 +512,7 @@ int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_
 	atomic_init(&blk->writeback, 1);
 	if (num_queues > 1)
 		blk->features |= UINT64_C(1) << VIRTIO_BLK_F_MQ;
-	if (opt->readonly)
+	if (blk->readonly)
 		blk->features |= UINT64_C(1) << VIRTIO_BLK_F_RO;
 	else
 		blk->features |= (UINT64_C(1) << VIRTIO_BLK_F_DISCARD) |
@@ -495,19 +530,24 @@ int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_
 	blk->config.max_write_zeroes_seg = htole32(1);
 	blk->config.write_zeroes_may_unmap = 1;
 
-	if (opt->serial) {
-		base = opt->serial;
+	if (cfg->serial) {
+		base = cfg->serial;
+	} else if (cfg->path) {
+		base = strrchr(cfg->path, '/');
+		base = base ? base + 1 : cfg->path;
 	} else {
-		base = opt->path ? strrchr(opt->path, '/') : NULL;
-		base = base ? base + 1 : (opt->path ? opt->path : "null");
+		base = cfg->fd >= 0 ? "fd" : "null";
 	}
 	/* 20 bytes, NUL-padded, not NUL-terminated when full (GET_ID's format). */
 	memcpy(blk->id, base, strlen(base) < sizeof(blk->id) ? strlen(base) : sizeof(blk->id));
-	*out = blk;
+	*blkp = blk;
 	return 0;
+fail:
+	hvn_dev_blk_free(blk);
+	return r;
 }
 
-void blk_close(struct blk_dev *blk)
+void hvn_dev_blk_free(struct hvn_dev_blk *blk)
 {
 	if (!blk)
 		return;
