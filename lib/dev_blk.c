@@ -36,6 +36,12 @@
 #define SEG_MAX 126u			/* data descriptors per request (QEMU's default) */
 #define MAX_SEGMENTS (SEG_MAX + 2)	/* plus the header and the status */
 #define MAX_DISCARD_SECTORS (UINT32_C(1) << 22)	/* 2 GiB per request */
+#define ZERO_CHUNK (1u << 20)		/* bytes per write when zeroes are written */
+
+/* What write-zeroes writes where the file system cannot zero a range
+ * (tmpfs has no FALLOC_FL_ZERO_RANGE).  Only ever read (by the kernel);
+ * aligned for O_DIRECT.  In .bss, so it costs no memory until then. */
+static uint8_t zero_buf[ZERO_CHUNK] __attribute__((aligned(4096)));
 
 struct hvn_dev_blk {
 	int fd;				/* -1: the null backing */
@@ -62,6 +68,7 @@ struct blk_req {
 	uint32_t total;			/* data bytes of the request */
 	struct iovec *iov;		/* the data, within the slot's iovecs */
 	unsigned int niov;
+	struct iovec zero_iov;		/* write-zeroes written: a piece of zero_buf */
 };
 
 /* ---- iovec helpers: the request's own array, changed in place ---- */
@@ -168,7 +175,7 @@ static void rw_done(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 			finish(r, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
-	if (r->type == VIRTIO_BLK_T_OUT &&
+	if (r->type != VIRTIO_BLK_T_IN &&
 	    !atomic_load_explicit(&r->blk->writeback, memory_order_relaxed)) {
 		/* Writethrough: the data is on stable storage before the
 		 * guest hears about it. */
@@ -192,6 +199,13 @@ static int submit_rw(struct blk_req *r)
 	struct hvn_loop *loop = hvn_dev_queue_loop(r->req->queue);
 
 	r->op.cb = rw_done;
+	if (r->type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		/* Written, not allocated: the next piece of the range. */
+		r->zero_iov.iov_base = zero_buf;
+		r->zero_iov.iov_len = r->len < ZERO_CHUNK ? r->len : ZERO_CHUNK;
+		r->iov = &r->zero_iov;
+		r->niov = 1;
+	}
 	if (r->type == VIRTIO_BLK_T_IN)
 		return hvn_loop_readv(loop, &r->op, r->blk->fd, r->iov, r->niov, r->offset);
 	return hvn_loop_writev(loop, &r->op, r->blk->fd, r->iov, r->niov, r->offset);
@@ -254,6 +268,19 @@ static void do_get_id(struct blk_req *r, struct hvn_vq_req *vr)
 	finish(r, VIRTIO_BLK_S_OK, (uint32_t)len);
 }
 
+/* A write-zeroes the file system cannot do with fallocate: write them. */
+static void zeroes_done(struct hvn_loop_op *op, int32_t res, uint32_t flags)
+{
+	struct blk_req *r = (struct blk_req *)op;
+
+	if (res == -EOPNOTSUPP && r->type == VIRTIO_BLK_T_WRITE_ZEROES) {
+		if (submit_rw(r) < 0)
+			finish(r, VIRTIO_BLK_S_IOERR, 0);
+		return;
+	}
+	sync_done(op, res, flags);
+}
+
 static void do_discard(struct blk_req *r, struct hvn_vq_req *vr)
 {
 	struct virtio_blk_discard_write_zeroes seg;
@@ -299,7 +326,11 @@ static void do_discard(struct blk_req *r, struct hvn_vq_req *vr)
 		mode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 	else
 		mode = FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-	r->op.cb = sync_done;
+	/* Where the file system cannot do it, write-zeroes writes them
+	 * (zeroes_done): the range, as submit_rw() and rw_done() see it. */
+	r->offset = sector * SECTOR;
+	r->total = r->len = (uint32_t)bytes;
+	r->op.cb = zeroes_done;
 	if (hvn_loop_fallocate(hvn_dev_queue_loop(r->req->queue), &r->op, r->blk->fd, mode,
 			       sector * SECTOR, bytes) < 0)
 		finish(r, VIRTIO_BLK_S_IOERR, 0);

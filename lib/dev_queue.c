@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "hvnotify/dev.h"
+#include "vq_internal.h"
 
 #define DEFAULT_BATCH 32
 
@@ -163,13 +164,20 @@ void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written)
 /*
  * The request breaks the device's protocol (a block request without a
  * status byte, say): the driver is broken or hostile.  The queue breaks as
- * if the ring itself were malformed, and the chain goes back with nothing
- * written, which also releases the ring's hold on it so that a reset guest
- * can start the queue again.
+ * if the ring itself were malformed: the virtqueue breaks first, so that
+ * neither this chain nor any request still in flight is written to the
+ * used ring (a completion would have the driver read a status byte the
+ * request does not have: a stale "OK" for a write never done), and no call
+ * is signalled.  The chain still goes back to the virtqueue, unwritten,
+ * which releases its hold on it so that the queue can start again.
  */
 void hvn_dev_req_abort(struct hvn_dev_req *req, int err)
 {
-	queue_broken(req->queue, err < 0 ? err : -EPROTO);
+	struct hvn_dev_queue *q = req->queue;
+
+	err = err < 0 ? err : -EPROTO;
+	vq_break(q->cfg.vq, err);
+	queue_broken(q, err);
 	hvn_dev_req_done(req, 0);
 }
 

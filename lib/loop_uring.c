@@ -281,10 +281,14 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 	if (!loop)
 		return -EINVAL;
 	/* Work put off to this round waits: look at the kernel, but do not
-	 * sleep.  What is put off during this round is for the next one. */
+	 * sleep.  What is put off during this round is for the next one.
+	 * Nor with work deferred since the last run (from outside a run: a
+	 * queue started, or polled, between runs completed a request, whose
+	 * flush is here): it would wait for an event that need not come,
+	 * the guest waiting for that very completion. */
 	this_round = loop->next_round;
 	loop->next_round = NULL;
-	if (this_round)
+	if (this_round || loop->deferred)
 		timeout_ms = 0;
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;

@@ -92,4 +92,12 @@ struct hvn_vq {
 	bool addr_set;
 };
 
+/*
+ * Break the queue with err (the first error stays): it pops nothing and
+ * writes nothing more to the rings until it is started again.  vq_split.c
+ * calls it for a malformed ring, dev_queue.c for a request the device
+ * cannot answer (hvn_dev_req_abort).
+ */
+void vq_break(struct hvn_vq *vq, int err);
+
 #endif /* HVN_VQ_INTERNAL_H */

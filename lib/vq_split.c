@@ -26,7 +26,7 @@
 
 #include "vq_internal.h"
 
-static void vq_break(struct hvn_vq *vq, int err)
+void vq_break(struct hvn_vq *vq, int err)
 {
 	if (!vq->error)
 		vq->error = err;

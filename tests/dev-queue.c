@@ -5,8 +5,8 @@
  * completions that finish now and later (after real asynchronous I/O),
  * one used-index publication and at most one call per batch, a batch limit
  * that still serves everything, a request that was there before the start,
- * a stop that waits for the I/O in flight, and a guest that breaks the
- * queue.
+ * a stop that waits for the I/O in flight, a request the device aborts
+ * (nothing more reaches the ring), and a guest that breaks the queue.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,8 +26,11 @@
  * The test device answers each request by writing the bytes of its
  * readable part, each plus one, into its writable part.  Requests whose
  * first byte is odd complete at once; even ones only after an fsync on a
- * memfd has gone through the loop (real asynchronous work).
+ * memfd has gone through the loop (real asynchronous work).  A first byte
+ * of ABORT_BYTE is a request the device cannot answer: it aborts it.
  */
+#define ABORT_BYTE 0xfe
+
 struct test_dev {
 	int file;
 	int hold;			/* keep async requests until released */
@@ -81,6 +84,10 @@ static void test_handle(void *opaque, struct hvn_dev_req *req)
 	struct test_req *t = req->priv;
 	uint8_t first = req->vq.n_out ? *(uint8_t *)req->vq.iov[0].iov_base : 0;
 
+	if (first == ABORT_BYTE) {
+		hvn_dev_req_abort(req, -EBADMSG);
+		return;
+	}
 	t->req = req;
 	t->written = answer(req);
 	if (first & 1) {
@@ -198,6 +205,7 @@ int main(void)
 	struct hvn_dev_queue_config cfg;
 	struct hvn_dev_queue_stats st;
 	struct hvn_dev_queue *q;
+	uint16_t base;
 	int r, i, bad = 0, got;
 
 	env_setup(&env, 64, HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX, 0);
@@ -341,6 +349,50 @@ int main(void)
 	REQUIRE(r == 0, "restart (r=%d)", r);
 	got = reap(1, &bad);
 	CHECK(got == 1 && bad == 0, "the request waiting since the stop was served on restart");
+
+	/* The device aborts a request while another one is in flight: the
+	 * queue breaks, and neither of them reaches the used ring. */
+	hvn_loop_run(loop, 0);	/* the last call goes out with this submission */
+	efd_take(err);
+	efd_take(call);
+	base = hvn_vq_get_base(env.vq);
+	vrd_enable_interrupts(&env.d);
+	dev.hold = 1;
+	REQUIRE(add_req(44, 0, 16) >= 0, "a request the device holds");
+	REQUIRE(add_req(45, ABORT_BYTE, 16) >= 0, "a request the device aborts");
+	kick_if_needed();
+	for (i = 0; i < 20 && !broken_err; i++)
+		hvn_loop_run(loop, 10);
+	CHECK(broken_err == -EBADMSG, "the abort breaks the queue with the device's error (%d)",
+	      broken_err);
+	REQUIRE(dev.nheld == 1, "the device holds request 44");
+	hvn_dev_req_done(dev.held[0], ((struct test_req *)dev.held[0]->priv)->written);
+	dev.nheld = 0;
+	for (i = 0; i < 10; i++)
+		hvn_loop_run(loop, 10);
+	hvn_dev_queue_stats(q, &st);
+	CHECK(st.error == -EBADMSG && st.inflight == 0 && hvn_vq_error(env.vq) == -EBADMSG,
+	      "stats (%d, %u in flight) and the virtqueue (%d) report it", st.error, st.inflight,
+	      hvn_vq_error(env.vq));
+	CHECK(efd_take(err) == 1, "the error eventfd was signalled once");
+	r = vrd_get_used(&env.d, NULL, NULL, NULL);
+	CHECK(r == 0, "neither the aborted request nor the one in flight was published (%d)", r);
+	CHECK(efd_take(call) == 0, "and the guest was not called");
+	stop_calls = 0;
+	CHECK(hvn_dev_queue_stop(q, on_stopped, NULL) == 0, "the queue stops");
+	for (i = 0; i < 20 && !stop_calls; i++)
+		hvn_loop_run(loop, 10);
+	CHECK(stop_calls == 1 && hvn_vq_get_base(env.vq) == (uint16_t)(base + 2),
+	      "after both requests: at index %u (%u before them)", hvn_vq_get_base(env.vq), base);
+	hvn_dev_queue_free(q);
+	dev.hold = 0;
+	broken_err = 0;
+	r = hvn_dev_queue_start(loop, &cfg, &q);
+	REQUIRE(r == 0, "restart after the abort (r=%d)", r);
+	REQUIRE(add_req(46, 1, 16) >= 0, "a request after the restart");
+	kick_if_needed();
+	got = reap(1, &bad);
+	CHECK(got == 1 && bad == 0 && broken_err == 0, "a restart mends the queue");
 
 	/* The guest breaks the ring: a head beyond the table. */
 	efd_take(err);

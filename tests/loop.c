@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <hvnotify/loop.h>
@@ -146,6 +147,20 @@ int main(void)
 	hvn_loop_defer(loop, &bd.d);
 	hvn_loop_run(loop, 0);
 	CHECK(bd.runs == 1, "deferred twice in a batch, run once (%d)", bd.runs);
+	{
+		/* Work deferred between runs is due: the next run does not
+		 * sleep first (nothing else is coming to wake it). */
+		struct timespec t0, t1;
+		long ms;
+
+		hvn_loop_defer(loop, &bd.d);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		hvn_loop_run(loop, 3000);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		CHECK(bd.runs == 2 && ms < 1000, "deferred between runs: the next run does it "
+		      "without waiting (%d runs, %ld ms)", bd.runs, ms);
+	}
 	RUN_UNTIL(loop, read(sig, &v, 8) == 8);
 	CHECK(v == 2, "both signals reached the eventfd (counter %llu)", (unsigned long long)v);
 

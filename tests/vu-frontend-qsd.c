@@ -5,12 +5,13 @@
  *
  * The test is the VMM and the guest at once: guest RAM is memfds
  * (support/guest_mem), the guest's virtio-blk driver is support/blk_req on
- * support/vring_driver, and the frontend API connects them to qsd as QEMU
- * would: negotiate, read the config space, share memory, start queues, do
- * real I/O through kick and call eventfds, stop a queue (GET_VRING_BASE
- * must count every request), restart it from there, use the second queue,
- * add and remove a memory region, and check on the host that the image
- * file holds what the guest wrote.
+ * support/vring_driver, its queues and eventfds are support/blk_guest, and
+ * the frontend API connects them to qsd as QEMU would: negotiate, read the
+ * config space, share memory, start queues, do real I/O through kick and
+ * call eventfds, stop a queue (GET_VRING_BASE must count every request),
+ * restart it from there, use the second queue, add and remove a memory
+ * region, and check on the host that the image file holds what the guest
+ * wrote.
  *
  * One qsd serves two exports: exp0, a raw file with two queues (memory
  * slots, REPLY_ACK), and exp1, null-co with one queue, which the test also
@@ -26,38 +27,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hvnotify/vhost_user.h>
 
-#include "support/blk_req.h"
+#include "support/blk_guest.h"
 #include "support/check.h"
-#include "support/guest_mem.h"
-#include "support/vring_driver.h"
-
-/* Set-up that must work; silent unless it does not. */
-#define MUST(cond, ...) do {						\
-	if (!(cond)) {							\
-		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
-		printf(__VA_ARGS__);					\
-		printf("\n");						\
-		exit(T_EXIT_FAIL);					\
-	}								\
-} while (0)
 
 #define IMG_SIZE	(16u << 20)
-#define TIMEOUT_MS	5000
-#define QSIZE		64
 
 /* Guest memory.  R0: rings, indirect tables, request metadata, data. */
 #define R0		0x000000ull
 #define R0_SIZE		0x100000ull
 #define RING(i)		(R0 + 0x1000ull * (i))		/* up to 4 rings */
-#define IND0		0x004000ull			/* QSIZE * 16 entries * 16 bytes */
+#define IND0		0x004000ull			/* GQ_IND_BYTES */
 #define META(i)		(0x008000ull + 0x1000ull * (i))
 #define DATA		0x010000ull
 /* R1: added and removed while the device runs, from a file offset. */
@@ -68,41 +52,15 @@
 static char dir[64], img[96], sock0[96], sock1[96];
 static pid_t qsd = -1;
 
-static void stop_qsd(void)
-{
-	int i, status;
-
-	if (qsd <= 0)
-		return;
-	kill(qsd, SIGTERM);
-	for (i = 0; i < 500; i++) {
-		if (waitpid(qsd, &status, WNOHANG) == qsd) {
-			qsd = -1;
-			return;
-		}
-		usleep(10000);
-	}
-	kill(qsd, SIGKILL);
-	waitpid(qsd, &status, 0);
-	qsd = -1;
-}
-
 static void cleanup(void)
 {
-	stop_qsd();
+	proc_stop(&qsd, SIGTERM, 5000);
 	if (!dir[0])
 		return;
 	unlink(sock0);
 	unlink(sock1);
 	unlink(img);
 	rmdir(dir);
-}
-
-static bool in_ci(void)
-{
-	const char *ci = getenv("HVN_CI");
-
-	return ci && (!strcmp(ci, "1") || !strcmp(ci, "yes") || !strcmp(ci, "true"));
 }
 
 static const char *find_qsd(void)
@@ -148,173 +106,29 @@ static void start_qsd(const char *bin)
 	printf("started %s (pid %d)\n", bin, (int)qsd);
 }
 
-static bool qsd_alive(void)
-{
-	int status;
-
-	return qsd > 0 && waitpid(qsd, &status, WNOHANG) == 0;
-}
-
 /* qsd creates its sockets some time after it starts: retry until it listens. */
 static struct hvn_vu_frontend *connect_qsd(const char *path, const struct hvn_vu_frontend_opts *o)
 {
-	struct hvn_vu_frontend *fe = NULL;
-	int i, r = -ENOENT;
+	struct hvn_vu_frontend *fe;
+	int r = vu_connect_retry(&fe, path, o, qsd, 10000);
 
-	for (i = 0; i < 1000 && qsd_alive(); i++) {
-		r = hvn_vu_frontend_connect(&fe, path, o);
-		if (r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN)
-			break;
-		usleep(10000);
-	}
 	REQUIRE(r == 0, "connect to %s: %s", path, strerror(-r));
 	return fe;
 }
 
-static uint8_t pat(uint64_t byte, unsigned int seed)
-{
-	return (uint8_t)(seed * 37u + byte * 7u + (byte >> 9) * 13u + 1u);
-}
-
-static void fill(struct gmem *g, uint64_t gpa, uint32_t len, unsigned int seed, uint64_t at)
-{
-	uint8_t *p = gmem_ptr(g, gpa, len);
-	uint32_t i;
-
-	MUST(p, "guest buffer %#llx+%u", (unsigned long long)gpa, len);
-	for (i = 0; i < len; i++)
-		p[i] = pat(at + i, seed);
-}
-
-/* Bytes [0, len) equal the pattern of disk bytes [at, at + len). */
-static bool same(const uint8_t *p, uint32_t len, unsigned int seed, uint64_t at)
-{
-	uint32_t i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != pat(at + i, seed))
-			return false;
-	return true;
-}
-
-static bool image_has(uint64_t off, uint32_t len, unsigned int seed)
-{
-	uint8_t *buf = malloc(len);
-	int fd = open(img, O_RDONLY | O_CLOEXEC);
-	bool ok = buf && fd >= 0 && pread(fd, buf, len, (off_t)off) == (ssize_t)len &&
-		  same(buf, len, seed, off);
-
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	return ok;
-}
-
-/* Signals pending on an eventfd (non-blocking), now consumed. */
-static unsigned int drain(int efd)
-{
-	uint64_t n = 0;
-
-	return read(efd, &n, sizeof(n)) == sizeof(n) ? (unsigned int)n : 0;
-}
-
-/* A queue of the guest: ring, driver, eventfds, and requests counted for GET_VRING_BASE. */
-struct gq {
-	struct vring_driver d;
-	struct blk_queue q;
-	int kick, call, err;
-	unsigned int index;
-	uint32_t made;		/* requests put in the ring since base 0 */
-};
-
-static void gq_fds(struct gq *q)
-{
-	q->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	q->err = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	MUST(q->kick >= 0 && q->call >= 0 && q->err >= 0, "eventfds");
-}
-
-static void gq_close_fds(struct gq *q)
-{
-	close(q->kick);
-	close(q->call);
-	close(q->err);
-}
-
-/* ind: guest memory for indirect tables (QSIZE * 16 descriptors), or 0. */
-static void gq_init(struct gq *q, struct gmem *g, unsigned int index, uint64_t ring,
-		    uint64_t meta, uint64_t ind, uint64_t features)
-{
-	memset(q, 0, sizeof(*q));
-	q->index = index;
-	MUST(vrd_init(&q->d, g, QSIZE, ring, features & (HVN_VQ_F_EVENT_IDX |
-			 HVN_VQ_F_INDIRECT_DESC)) == 0, "ring %u at %#llx", index,
-		(unsigned long long)ring);
-	if (ind)
-		MUST(vrd_set_indirect_area(&q->d, ind, 16) == 0, "indirect tables");
-	gq_fds(q);
-	MUST(blk_queue_init(&q->q, &q->d, meta, q->kick, q->call) == 0, "blk queue %u", index);
-}
-
-/* Start (or restart) the queue from the driver's current index, as QEMU does. */
-static void gq_start(struct hvn_vu_frontend *fe, struct gq *q)
-{
-	struct hvn_vu_frontend_vring vr = {
-		.num = QSIZE, .base = q->made, .kick_fd = q->kick, .call_fd = q->call,
-		.err_fd = q->err,
-	};
-	int r;
-
-	vrd_addr(&q->d, false, &vr.addr);
-	vr.addr.flags = 0;	/* frontend virtual addresses, no logging */
-	r = hvn_vu_frontend_start_queue(fe, q->index, &vr);
-	REQUIRE(r == 0, "start queue %u at base %u: %d", q->index, q->made, r);
-}
-
-static void gq_stop(struct hvn_vu_frontend *fe, struct gq *q)
-{
-	uint32_t base = 0xdead;
-	int r = hvn_vu_frontend_stop_queue(fe, q->index, &base);
-
-	REQUIRE(r == 0, "stop queue %u: %d", q->index, r);
-	CHECK(base == q->made, "queue %u: GET_VRING_BASE %u = requests made %u", q->index, base,
-	      q->made);
-	/* QEMU hands new eventfds at every start; the backend dropped these. */
-	gq_close_fds(q);
-	gq_fds(q);
-	q->q.kick_fd = q->kick;
-	q->q.call_fd = q->call;
-}
-
-static int gq_do(struct gq *q, uint32_t type, uint64_t sector, uint64_t gpa, uint32_t len,
-		 uint32_t *used)
-{
-	struct vrd_buf b = { gpa, len };
-
-	q->made++;
-	return blk_do(&q->q, type, sector, &b, len ? 1 : 0, used, TIMEOUT_MS);
-}
-
 /* Write len bytes of pattern seed at sector from gpa, read them back into rd_gpa. */
-static void write_read(struct gq *q, struct gmem *g, uint64_t sector, uint64_t wr_gpa,
-		       uint64_t rd_gpa, uint32_t len, unsigned int seed)
+static void write_read(struct gq *q, uint64_t sector, uint64_t wr_gpa, uint64_t rd_gpa,
+		       uint32_t len, unsigned int seed)
 {
-	uint64_t at = sector * VBLK_SECTOR_SIZE;
-	uint8_t *rd = gmem_ptr(g, rd_gpa, len);
-	uint32_t used = 0;
-	int st;
+	CHECK(gq_write_read(q, sector, wr_gpa, rd_gpa, len, seed, 1, false),
+	      "q%u wrote %u bytes at sector %llu from %#llx, read them back into %#llx: %s",
+	      q->index, len, (unsigned long long)sector, (unsigned long long)wr_gpa,
+	      (unsigned long long)rd_gpa, q->why);
+}
 
-	fill(g, wr_gpa, len, seed, at);
-	st = gq_do(q, VBLK_T_OUT, sector, wr_gpa, len, &used);
-	CHECK(st == VBLK_S_OK, "q%u OUT %u bytes at sector %llu from %#llx: status %d", q->index,
-	      len, (unsigned long long)sector, (unsigned long long)wr_gpa, st);
-	memset(rd, 0xa5, len);
-	st = gq_do(q, VBLK_T_IN, sector, rd_gpa, len, &used);
-	CHECK(st == VBLK_S_OK && used == len + 1, "q%u IN %u bytes at sector %llu into %#llx: "
-	      "status %d, used len %u", q->index, len, (unsigned long long)sector,
-	      (unsigned long long)rd_gpa, st, used);
-	CHECK(same(rd, len, seed, at), "q%u read back what was written", q->index);
+static void stop(struct hvn_vu_frontend *fe, struct gq *q)
+{
+	CHECK(gq_stop(fe, q), "queue %u stopped: %s", q->index, q->why);
 }
 
 /* The first export: the whole life of a device, with memory slots and REPLY_ACK. */
@@ -327,10 +141,9 @@ static void test_file_export(struct gmem *g)
 	struct hvn_vu_frontend_info info;
 	struct vblk_config cfg;
 	struct hvn_vu_frontend *fe;
-	struct blk_done done;
 	struct gq q0, q1, q2;
 	uint8_t wce, id[VBLK_ID_BYTES];
-	unsigned int i, ok;
+	unsigned int i;
 	uint64_t features;
 	uint32_t used;
 	int r, st;
@@ -387,36 +200,20 @@ static void test_file_export(struct gmem *g)
 	gq_init(&q0, g, 0, RING(0), META(0), IND0, features);
 	gq_start(fe, &q0);
 	/* libvhost-user signals a new call fd at once; count only what follows. */
-	drain(q0.call);
+	efd_drain(q0.call);
 
 	/* 8 writes in flight at once, one kick: direct, split data, indirect. */
-	for (i = 0; i < 8; i++) {
-		uint64_t gpa = DATA + 0x1000ull * i;
-		struct vrd_buf whole = { gpa, 0x1000 };
-		struct vrd_buf split[2] = { { gpa, 0x400 }, { gpa + 0x400, 0xc00 } };
-
-		fill(g, gpa, 0x1000, 1, 0x1000ull * i);
-		r = blk_add(&q0.q, VBLK_T_OUT, 8ull * i, (i & 1) ? split : &whole, (i & 1) ? 2 : 1,
-			    (void *)(uintptr_t)i, i % 3 == 2);
-		MUST(r >= 0, "add write %u", i);
-		q0.made++;
-	}
-	REQUIRE(blk_submit(&q0.q) >= 0, "submit");
+	r = gq_write_batch(&q0, 0, DATA, 8, 0x1000, 1);
+	CHECK(r == 8, "8 writes in flight completed with VIRTIO_BLK_S_OK (%d)", r);
 	CHECK(q0.q.kicks == 1, "one kick for 8 requests (%lu)", q0.q.kicks);
-	for (i = 0, ok = 0; i < 8; i++) {
-		r = blk_wait(&q0.q, &done, TIMEOUT_MS);
-		REQUIRE(r == 1, "completion %u of 8: %d", i, r);
-		ok += done.status == VBLK_S_OK;
-	}
-	CHECK(ok == 8, "8 writes completed with VIRTIO_BLK_S_OK (%u)", ok);
 	/* Waited for, or still pending if the completions were quicker than the wait. */
-	i = (unsigned int)q0.q.calls + drain(q0.call);
+	i = (unsigned int)q0.q.calls + efd_drain(q0.call);
 	CHECK(i >= 1, "completions signalled on the call eventfd (%u)", i);
 	/* Read all 32 KiB back in one request. */
 	memset(gmem_ptr(g, DATA + 0x10000, 0x8000), 0, 0x8000);
 	st = gq_do(&q0, VBLK_T_IN, 0, DATA + 0x10000, 0x8000, &used);
 	CHECK(st == VBLK_S_OK && used == 0x8001, "IN 32 KiB: status %d, used len %u", st, used);
-	CHECK(same(gmem_ptr(g, DATA + 0x10000, 0x8000), 0x8000, 1, 0), "read back the 8 writes");
+	CHECK(pat_same(gmem_ptr(g, DATA + 0x10000, 0x8000), 0x8000, 1, 0), "read back the 8 writes");
 
 	st = gq_do(&q0, VBLK_T_FLUSH, 0, 0, 0, NULL);
 	CHECK(st == VBLK_S_OK, "FLUSH: status %d", st);
@@ -425,62 +222,59 @@ static void test_file_export(struct gmem *g)
 	st = gq_do(&q0, VBLK_T_GET_ID, 0, DATA + 0x20000, VBLK_ID_BYTES, &used);
 	memcpy(id, gmem_ptr(g, DATA + 0x20000, VBLK_ID_BYTES), VBLK_ID_BYTES);
 	CHECK(st == VBLK_S_OK && id[0], "GET_ID: status %d, id \"%.20s\"", st, (char *)id);
-	CHECK(image_has(0, 0x8000, 1), "the image file on the host holds the 8 writes");
+	CHECK(file_has(img, 0, 0x8000, 1), "the image file on the host holds the 8 writes");
 
 	/* Stop, and restart where the backend stopped (QEMU's vhost_dev_stop/start). */
-	gq_stop(fe, &q0);
+	stop(fe, &q0);
 	gq_start(fe, &q0);
-	write_read(&q0, g, 100, DATA + 0x30000, DATA + 0x31000, 0x1000, 2);
-	CHECK(image_has(100 * 512, 0x1000, 2), "image holds the write made after the restart");
-	gq_stop(fe, &q0);
+	write_read(&q0, 100, DATA + 0x30000, DATA + 0x31000, 0x1000, 2);
+	CHECK(file_has(img, 100 * 512, 0x1000, 2), "image holds the write made after the restart");
+	stop(fe, &q0);
 
 	/* The second queue, on its own ring. */
 	gq_init(&q1, g, 1, RING(1), META(1), 0, features);
 	gq_start(fe, &q1);
-	write_read(&q1, g, 200, DATA + 0x40000, DATA + 0x42000, 0x2000, 3);
-	CHECK(image_has(200 * 512, 0x2000, 3), "image holds queue 1's write");
-	gq_stop(fe, &q1);
+	write_read(&q1, 200, DATA + 0x40000, DATA + 0x42000, 0x2000, 3);
+	CHECK(file_has(img, 200 * 512, 0x2000, 3), "image holds queue 1's write");
+	stop(fe, &q1);
 
 	/* Hot-plug: add R1 (ADD_MEM_REG), do I/O from it, remove it (REM_MEM_REG). */
 	gmem_region(g, 1, &reg[1]);
 	r = hvn_vu_frontend_set_mem_table(fe, reg, 2, 0);
 	REQUIRE(r == 0, "add R1 at %#llx (ADD_MEM_REG): %d", (unsigned long long)R1, r);
 	gq_start(fe, &q0);
-	write_read(&q0, g, 300, R1 + 0x1000, R1 + 0x20000, 0x4000, 4);
-	CHECK(image_has(300 * 512, 0x4000, 4), "image holds the write from R1");
+	write_read(&q0, 300, R1 + 0x1000, R1 + 0x20000, 0x4000, 4);
+	CHECK(file_has(img, 300 * 512, 0x4000, 4), "image holds the write from R1");
 	r = hvn_vu_frontend_set_mem_table(fe, reg, 1, 0);
 	CHECK(r == 0, "remove R1 (REM_MEM_REG): %d", r);
-	write_read(&q0, g, 400, DATA + 0x50000, DATA + 0x51000, 0x1000, 5);
-	gq_stop(fe, &q0);
+	write_read(&q0, 400, DATA + 0x50000, DATA + 0x51000, 0x1000, 5);
+	stop(fe, &q0);
 
 	/* Queue 1 again, after the memory changes. */
 	gq_start(fe, &q1);
-	write_read(&q1, g, 500, DATA + 0x52000, DATA + 0x53000, 0x1000, 6);
-	gq_stop(fe, &q1);
+	write_read(&q1, 500, DATA + 0x52000, DATA + 0x53000, 0x1000, 6);
+	stop(fe, &q1);
 
 	/* A reset (RESET_OWNER here: qsd lacks RESET_DEVICE), then a fresh start from 0. */
 	r = hvn_vu_frontend_reset(fe);
 	CHECK(r == 0, "reset: %d", r);
-	r = hvn_vu_frontend_start_queue(fe, 0, &(struct hvn_vu_frontend_vring){ .num = QSIZE,
+	r = hvn_vu_frontend_start_queue(fe, 0, &(struct hvn_vu_frontend_vring){ .num = GQ_SIZE,
 					.kick_fd = -1, .call_fd = -1, .err_fd = -1 });
 	CHECK(r == -EINVAL, "no queue before SET_FEATURES after a reset: %d", r);
 	REQUIRE(hvn_vu_frontend_set_features(fe, features) == 0, "SET_FEATURES after reset");
 	gq_init(&q2, g, 0, RING(2), META(2), 0, features);
 	gq_start(fe, &q2);
-	write_read(&q2, g, 600, DATA + 0x54000, DATA + 0x55000, 0x1000, 7);
-	gq_stop(fe, &q2);
+	write_read(&q2, 600, DATA + 0x54000, DATA + 0x55000, 0x1000, 7);
+	stop(fe, &q2);
 
-	CHECK(image_has(0, 0x8000, 1) && image_has(100 * 512, 0x1000, 2) &&
-	      image_has(200 * 512, 0x2000, 3) && image_has(300 * 512, 0x4000, 4) &&
-	      image_has(400 * 512, 0x1000, 5) && image_has(500 * 512, 0x1000, 6) &&
-	      image_has(600 * 512, 0x1000, 7), "the image file holds every write");
+	CHECK(file_has(img, 0, 0x8000, 1) && file_has(img, 100 * 512, 0x1000, 2) &&
+	      file_has(img, 200 * 512, 0x2000, 3) && file_has(img, 300 * 512, 0x4000, 4) &&
+	      file_has(img, 400 * 512, 0x1000, 5) && file_has(img, 500 * 512, 0x1000, 6) &&
+	      file_has(img, 600 * 512, 0x1000, 7), "the image file holds every write");
 	hvn_vu_frontend_close(fe);
-	gq_close_fds(&q0);
-	gq_close_fds(&q1);
-	gq_close_fds(&q2);
-	vrd_free(&q0.d);
-	vrd_free(&q1.d);
-	vrd_free(&q2.d);
+	gq_free(&q0);
+	gq_free(&q1);
+	gq_free(&q2);
 }
 
 /*
@@ -530,16 +324,16 @@ static void test_null_export(struct gmem *g)
 	st = gq_do(&q, VBLK_T_IN, 64, R1 + 0x8000, 0x2000, &used);
 	CHECK(st == VBLK_S_OK && used == 0x2001 && p[0] == 0 && p[0x1fff] == 0 &&
 	      !memcmp(p, p + 1, 0x1fff), "null-co reads zeroes into R1: status %d", st);
-	fill(g, DATA + 0x60000, 0x1000, 8, 0);
+	pat_fill(g, DATA + 0x60000, 0x1000, 8, 0);
 	st = gq_do(&q, VBLK_T_OUT, 8, DATA + 0x60000, 0x1000, NULL);
 	CHECK(st == VBLK_S_OK, "null-co write: status %d", st);
 	st = gq_do(&q, VBLK_T_FLUSH, 0, 0, 0, NULL);
 	CHECK(st == VBLK_S_OK, "null-co FLUSH: status %d", st);
-	gq_stop(fe, &q);
+	stop(fe, &q);
 	gq_start(fe, &q);
 	st = gq_do(&q, VBLK_T_IN, 0, DATA + 0x61000, 0x1000, NULL);
 	CHECK(st == VBLK_S_OK, "read after restart without REPLY_ACK: status %d", st);
-	gq_stop(fe, &q);
+	stop(fe, &q);
 	hvn_vu_frontend_close(fe);
 
 	printf("-- exp1 again: SET_MEM_TABLE forced, then a slot added --\n");
@@ -554,10 +348,9 @@ static void test_null_export(struct gmem *g)
 	memset(p, 0x5a, 0x1000);
 	st = gq_do(&q, VBLK_T_IN, 0, R1 + 0x8000, 0x1000, NULL);
 	CHECK(st == VBLK_S_OK && p[0] == 0 && p[0xfff] == 0, "read into the added slot: %d", st);
-	gq_stop(fe, &q);
+	stop(fe, &q);
 	hvn_vu_frontend_close(fe);
-	gq_close_fds(&q);
-	vrd_free(&q.d);
+	gq_free(&q);
 }
 
 int main(void)
@@ -596,11 +389,13 @@ int main(void)
 	test_file_export(&g);
 	test_null_export(&g);
 
-	CHECK(qsd_alive(), "qemu-storage-daemon still running");
+	CHECK(proc_alive(qsd), "qemu-storage-daemon still running");
 	kill(qsd, SIGTERM);
-	CHECK(waitpid(qsd, &status, 0) == qsd && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	status = -1;
+	if (proc_wait(qsd, 10000, &status))
+		qsd = -1;	/* else cleanup() kills it */
+	CHECK(qsd == -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "qemu-storage-daemon exits 0 on SIGTERM (status %#x)", status);
-	qsd = -1;
 	gmem_free(&g);
 	return t_done("vu-frontend-qsd");
 }

@@ -159,12 +159,12 @@ int blk_wait(struct blk_queue *q, struct blk_done *done, int timeout_ms)
 }
 
 int blk_do(struct blk_queue *q, uint32_t type, uint64_t sector, const struct vrd_buf *data,
-	   unsigned int n_data, uint32_t *len, int timeout_ms)
+	   unsigned int n_data, bool indirect, uint32_t *len, int timeout_ms)
 {
 	struct blk_done done;
 	int head, r;
 
-	head = blk_add(q, type, sector, data, n_data, NULL, false);
+	head = blk_add(q, type, sector, data, n_data, NULL, indirect);
 	if (head < 0)
 		return head;
 	r = blk_submit(q);

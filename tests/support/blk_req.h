@@ -134,6 +134,6 @@ int blk_wait(struct blk_queue *q, struct blk_done *done, int timeout_ms);
  * gets the used length.
  */
 int blk_do(struct blk_queue *q, uint32_t type, uint64_t sector, const struct vrd_buf *data,
-	   unsigned int n_data, uint32_t *len, int timeout_ms);
+	   unsigned int n_data, bool indirect, uint32_t *len, int timeout_ms);
 
 #endif /* HVN_TEST_BLK_REQ_H */
