@@ -41,6 +41,7 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = -1;
+	d->socket_mode = 0600;
 	d->spec = strdup(spec);
 	copy = strdup(spec);
 	if (!d->spec || !copy) {
@@ -64,6 +65,19 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 		} else if (!strcmp(tok, "socket") && val && *val) {
 			free(d->socket_path);
 			d->socket_path = strdup(val);
+		} else if (!strcmp(tok, "mode") && val) {
+			if (access_parse_mode(val, &d->socket_mode) < 0) {
+				snprintf(why, why_len, "mode=%s: an octal mode from 0 to 0777, "
+					 "e.g. 0660", val);
+				goto bad;
+			}
+			d->has_mode = true;
+		} else if (!strcmp(tok, "group") && val && *val) {
+			if (access_parse_gid(val, &d->socket_gid) < 0) {
+				snprintf(why, why_len, "group=%s: no such group", val);
+				goto bad;
+			}
+			d->has_group = true;
 		} else if (!strcmp(tok, "queues") && val) {
 			char *end;
 

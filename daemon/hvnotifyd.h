@@ -8,6 +8,7 @@
  *             vhost-user backend of that connection
  * worker.c    data-plane threads, one io_uring loop each, running queues
  * dev_blk.c   the virtio-blk device (file, block device or null)
+ * access.c    socket modes and groups, which users' frontends are served
  * log.c       messages to stderr
  *
  * Threads talk through small command mailboxes (an eventfd and a list), so
@@ -19,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <hvnotify/dev.h>
 #include <hvnotify/vhost_user.h>
@@ -31,6 +33,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+/* ---- access.c ---- */
+int access_parse_mode(const char *s, mode_t *out);	/* octal, permission bits only */
+int access_parse_gid(const char *s, gid_t *out);	/* a group name or number */
+int access_parse_uid(const char *s, uid_t *out);	/* a user name or number */
+int access_allow_uid(uid_t uid);
+bool access_uid_allowed(uid_t uid);
+void access_log_policy(void);
 
 /* ---- dev_blk.c ---- */
 struct blk_options {
@@ -56,6 +66,10 @@ struct device {
 	char name[32];			/* "blk0" ... for logs */
 	char *spec;			/* the --device argument */
 	char *socket_path;
+	mode_t socket_mode;		/* permission bits of the socket file */
+	bool has_mode;			/* mode= given: --socket-mode does not apply */
+	gid_t socket_gid;
+	bool has_group;			/* the socket's group is socket_gid */
 	unsigned int num_queues;
 	struct blk_options blk;
 	const struct hvn_dev_ops *ops;
