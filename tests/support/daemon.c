@@ -16,7 +16,7 @@
 
 #include "daemon.h"
 
-#define REQ_TIMEOUT_MS 5000
+int hvnd_timeout_ms = 5000;
 
 static long long now_ms(void)
 {
@@ -156,14 +156,13 @@ int hvnd_start(struct hvnd *d, const char *log, const char *const *args, int tim
 	}
 }
 
-int hvnd_stop(struct hvnd *d, int timeout_ms)
+int hvnd_wait(struct hvnd *d, int timeout_ms)
 {
 	long long end = now_ms() + timeout_ms;
 	int r;
 
 	if (d->pid <= 0)
 		return -ESRCH;
-	kill(d->pid, SIGTERM);
 	for (;;) {
 		r = reap(d, WNOHANG);
 		if (r >= 0)
@@ -175,6 +174,14 @@ int hvnd_stop(struct hvnd *d, int timeout_ms)
 	kill(d->pid, SIGKILL);
 	reap(d, 0);
 	return -ETIMEDOUT;
+}
+
+int hvnd_stop(struct hvnd *d, int timeout_ms)
+{
+	if (d->pid <= 0)
+		return -ESRCH;
+	kill(d->pid, SIGTERM);
+	return hvnd_wait(d, timeout_ms);
 }
 
 int proc_fd_count(pid_t pid)
@@ -246,7 +253,9 @@ int sess_open(struct hvnd_session *s, struct gmem *g, const char *sock, int time
 	s->g = g;
 	s->kick = s->call = s->err = -1;
 	for (;;) {
-		r = hvn_vu_frontend_connect(&s->fe, sock, NULL);
+		struct hvn_vu_frontend_opts o = { .timeout_ms = (uint32_t)hvnd_timeout_ms };
+
+		r = hvn_vu_frontend_connect(&s->fe, sock, &o);
 		if (r == 0)
 			break;
 		/* The device still winds up the previous frontend (it refuses
@@ -316,7 +325,7 @@ int sess_io(struct hvnd_session *s, uint32_t type, uint64_t sector, uint64_t gpa
 	struct vrd_buf b = { gpa, len };
 
 	s->made++;
-	return blk_do(&s->q, type, sector, &b, len ? 1 : 0, NULL, REQ_TIMEOUT_MS);
+	return blk_do(&s->q, type, sector, &b, len ? 1 : 0, NULL, hvnd_timeout_ms);
 }
 
 int sess_stop(struct hvnd_session *s)

@@ -38,7 +38,10 @@ const char *hvnd_binary(void);
  * -ETIMEDOUT if neither.
  */
 int hvnd_start(struct hvnd *d, const char *log, const char *const *args, int timeout_ms);
-/* SIGTERM and wait: its exit status, 128 + signal if killed, -ETIMEDOUT. */
+/* Wait for its exit: its exit status, 128 + signal if killed; -ETIMEDOUT
+ * (then it is killed). */
+int hvnd_wait(struct hvnd *d, int timeout_ms);
+/* SIGTERM, then hvnd_wait(). */
 int hvnd_stop(struct hvnd *d, int timeout_ms);
 /* Times needle occurs in the log. */
 unsigned int hvnd_log_count(const struct hvnd *d, const char *needle);
@@ -53,6 +56,9 @@ int proc_fd_count(pid_t pid);
 long proc_status_kb(pid_t pid, const char *key);
 /* Lines of /proc/PID/maps (mappings), or -1. */
 long proc_map_count(pid_t pid);
+
+/* Per request of a session (connect, messages, I/O); default 5000. */
+extern int hvnd_timeout_ms;
 
 /* Guest memory of a session: one region, rings and data inside. */
 #define SESS_MEM_SIZE	0x100000ull
