@@ -269,8 +269,20 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 			log_err("%s: accept: %s", d->name, strerror(errno));
 		return;
 	}
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		memset(&cred, 0, sizeof(cred));
+	/* The kernel's record of the peer at connect(): it cannot lie. */
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred)) {
+		log_warn("%s: refusing a frontend whose credentials are unknown: %s", d->name,
+			 strerror(errno));
+		close(sock);
+		return;
+	}
+	if (!access_uid_allowed(cred.uid)) {
+		log_warn("%s: refusing a frontend (pid %d, uid %u, gid %u): uid %u is not allowed "
+			 "(see --allow-uid)", d->name, (int)cred.pid, (unsigned int)cred.uid,
+			 (unsigned int)cred.gid, (unsigned int)cred.uid);
+		close(sock);
+		return;
+	}
 	if (d->conn || shutting_down) {
 		log_warn("%s: refusing a frontend (pid %d, uid %u): %s", d->name, (int)cred.pid,
 			 (unsigned int)cred.uid,
@@ -323,8 +335,14 @@ static int listen_on(struct device *d)
 	struct sockaddr_un addr;
 	struct stat st;
 	mode_t old_mask;
+	char perms[48];
 	int fd, r;
 
+	if (d->has_group)
+		snprintf(perms, sizeof(perms), "mode %04o, group %u", (unsigned int)d->socket_mode,
+			 (unsigned int)d->socket_gid);
+	else
+		snprintf(perms, sizeof(perms), "mode %04o", (unsigned int)d->socket_mode);
 	if (strlen(d->socket_path) >= sizeof(addr.sun_path)) {
 		log_err("%s: socket path too long (%zu bytes, at most %zu): %s", d->name,
 			strlen(d->socket_path), sizeof(addr.sun_path) - 1, d->socket_path);
@@ -354,22 +372,39 @@ static int listen_on(struct device *d)
 	if (fd < 0)
 		return -errno;
 	/* Created 0600: only our own user may connect (the kernel checks
-	 * write permission on the socket file at connect). */
+	 * write permission on the socket file at connect).  The group and a
+	 * wider mode come after, while nobody can connect yet (no listen()),
+	 * so the socket is never open wider than asked, not even for a
+	 * moment, and never to the wrong group. */
 	old_mask = umask(0177);
 	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
 	umask(old_mask);
-	if (r < 0 || listen(fd, 4) < 0) {
+	if (r < 0) {
 		r = -errno;
 		log_err("%s: cannot listen on %s: %s", d->name, d->socket_path, strerror(errno));
 		close(fd);
+		return r;
+	}
+	/* By path, as a socket's fd has no inode to fchown: lchown and
+	 * AT_SYMLINK_NOFOLLOW, so that a socket swapped for a symlink in a
+	 * shared directory never makes us chown or chmod its target. */
+	if ((d->has_group && lchown(d->socket_path, (uid_t)-1, d->socket_gid) < 0) ||
+	    (d->socket_mode != 0600 &&
+	     fchmodat(AT_FDCWD, d->socket_path, d->socket_mode, AT_SYMLINK_NOFOLLOW) < 0) ||
+	    listen(fd, 4) < 0) {
+		r = -errno;
+		log_err("%s: cannot give %s %s: %s", d->name, d->socket_path, perms,
+			strerror(errno));
+		close(fd);
+		unlink(d->socket_path);
 		return r;
 	}
 	d->listen_fd = fd;
 	d->listen_ev = event_new(base, fd, EV_READ | EV_PERSIST, on_accept, d);
 	if (!d->listen_ev || event_add(d->listen_ev, NULL) < 0)
 		return -ENOMEM;
-	log_info("%s: serving %s on %s (%u queue%s)", d->name, d->spec, d->socket_path,
-		 d->num_queues, d->num_queues == 1 ? "" : "s");
+	log_info("%s: serving %s on %s (%s, %u queue%s)", d->name, d->spec, d->socket_path,
+		 perms, d->num_queues, d->num_queues == 1 ? "" : "s");
 	return 0;
 }
 

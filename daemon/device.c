@@ -35,6 +35,37 @@ static int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/*
+ * The keys every device takes, about its socket: socket=, mode=, group=.
+ * Returns 1 if key was one of them, 0 if not, -EINVAL with why set.
+ */
+static int parse_socket_key(struct device *d, const char *key, const char *val, char *why,
+			    size_t why_len)
+{
+	if (!strcmp(key, "socket") && val && *val) {
+		free(d->socket_path);
+		d->socket_path = strdup(val);
+		return 1;
+	}
+	if (!strcmp(key, "mode") && val) {
+		if (access_parse_mode(val, &d->socket_mode) < 0) {
+			snprintf(why, why_len, "mode=%s: an octal mode from 0 to 0777, e.g. 0660", val);
+			return -EINVAL;
+		}
+		d->has_mode = true;
+		return 1;
+	}
+	if (!strcmp(key, "group") && val && *val) {
+		if (access_parse_gid(val, &d->socket_gid) < 0) {
+			snprintf(why, why_len, "group=%s: no such group", val);
+			return -EINVAL;
+		}
+		d->has_group = true;
+		return 1;
+	}
+	return 0;
+}
+
 /* rng,socket=PATH: virtio-rng has nothing to configure but its socket. */
 static int parse_rng(struct device *d, char *save, char *why, size_t why_len)
 {
@@ -42,14 +73,16 @@ static int parse_rng(struct device *d, char *save, char *why, size_t why_len)
 
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char *val = strchr(tok, '=');
+		int r;
 
 		if (val)
 			*val++ = '\0';
-		if (!strcmp(tok, "socket") && val && *val) {
-			free(d->socket_path);
-			d->socket_path = strdup(val);
-		} else {
-			snprintf(why, why_len, "unknown or incomplete option '%s%s%s' (rng takes socket=PATH)",
+		r = parse_socket_key(d, tok, val, why, why_len);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			snprintf(why, why_len, "unknown or incomplete option '%s%s%s' "
+				 "(rng takes socket=PATH, mode=MODE, group=GROUP)",
 				 tok, val ? "=" : "", val ? val : "");
 			return -EINVAL;
 		}
@@ -73,6 +106,7 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = -1;
 	d->blk.fd = -1;
+	d->socket_mode = 0600;
 	d->spec = strdup(spec);
 	copy = strdup(spec);
 	if (!d->spec || !copy) {
@@ -94,15 +128,18 @@ int device_parse(struct device *d, const char *spec, char *why, size_t why_len)
 	d->type = DEVICE_BLK;
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char *val = strchr(tok, '=');
+		int r;
 
 		if (val)
 			*val++ = '\0';
+		r = parse_socket_key(d, tok, val, why, why_len);
+		if (r < 0)
+			goto bad;
+		if (r > 0)
+			continue;
 		if (!strcmp(tok, "path") && val && *val) {
 			free((char *)d->blk.path);
 			d->blk.path = strdup(val);
-		} else if (!strcmp(tok, "socket") && val && *val) {
-			free(d->socket_path);
-			d->socket_path = strdup(val);
 		} else if (!strcmp(tok, "queues") && val) {
 			char *end;
 

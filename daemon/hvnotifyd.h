@@ -9,6 +9,7 @@
  * worker.c    data-plane threads, one io_uring loop each, running queues
  * device.c    --device specifications, and the devices they name (the
  *             devices themselves are the library's: <hvnotify/dev.h>)
+ * access.c    socket modes and groups, which users' frontends are served
  * log.c       messages to stderr
  *
  * Threads talk through small command mailboxes (an eventfd and a list), so
@@ -20,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <hvnotify/dev.h>
 #include <hvnotify/vhost_user.h>
@@ -33,6 +35,14 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
+/* ---- access.c ---- */
+int access_parse_mode(const char *s, mode_t *out);	/* octal, permission bits only */
+int access_parse_gid(const char *s, gid_t *out);	/* a group name or number */
+int access_parse_uid(const char *s, uid_t *out);	/* a user name or number */
+int access_allow_uid(uid_t uid);
+bool access_uid_allowed(uid_t uid);
+void access_log_policy(void);
+
 /* ---- devices, as configured ---- */
 struct totals {
 	atomic_uint_fast64_t requests, completions, kicks, calls, batches;
@@ -45,6 +55,10 @@ struct device {
 	enum device_type type;
 	char *spec;			/* the --device argument */
 	char *socket_path;
+	mode_t socket_mode;		/* permission bits of the socket file */
+	bool has_mode;			/* mode= given: --socket-mode does not apply */
+	gid_t socket_gid;
+	bool has_group;			/* the socket's group is socket_gid */
 	unsigned int num_queues;
 	struct hvn_dev_blk_config blk;	/* path and serial are ours (strdup) */
 	const struct hvn_dev_ops *ops;

@@ -20,6 +20,9 @@
 #define MAX_DEVICES 64
 #define MAX_WORKERS 256
 
+/* Long options without a short form. */
+enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_GROUP, OPT_ALLOW_UID };
+
 static struct event_base *base;
 static struct device devices[MAX_DEVICES];
 static unsigned int nr_devices;
@@ -40,16 +43,22 @@ static void usage(FILE *out)
 		"                      benchmarks); BYTES may end in K, M, G or T\n"
 		"        rng,socket=PATH\n"
 		"                      a virtio-rng entropy device fed by getrandom(2)\n"
+"                      every SPEC may also take mode=MODE and group=GROUP for\n"
+"                      its socket\n"
 		"  -w, --workers N     data-plane threads, each with its own io_uring (default 1)\n"
 		"      --poll-max-ns N after work, poll the rings for up to N ns before sleeping,\n"
 		"                      adapting the window to the load (default %d; 0: never)\n"
+"      --socket-mode MODE    octal mode of the sockets (default 0600)\n"
+"      --socket-group GROUP  group (name or number) the sockets are given to\n"
+"      --allow-uid USER      also serve frontends of this user (name or number;\n"
+"                      repeatable); by default only the daemon's own user\n"
 		"  -v, --verbose       debug messages too\n"
 		"  -q, --quiet         errors and warnings only\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       the version\n"
 		"\n"
 		"Each device listens on its own unix socket (created mode 0600) and serves\n"
-		"one frontend at a time, e.g. QEMU:\n"
+		"one frontend at a time, of an allowed user (SO_PEERCRED), e.g. QEMU:\n"
 		"  -chardev socket,id=c0,path=PATH -device vhost-user-blk-pci,chardev=c0\n"
 		"  -chardev socket,id=c1,path=PATH -device vhost-user-rng-pci,chardev=c1\n"
 		"SIGINT or SIGTERM: finish the I/O in flight and exit; SIGUSR1: statistics.\n"
@@ -140,6 +149,9 @@ int main(int argc, char **argv)
 		{ "device", required_argument, NULL, 'd' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "poll-max-ns", required_argument, NULL, 'P' },
+		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+		{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -149,6 +161,10 @@ int main(int argc, char **argv)
 	struct event *sig_int = NULL, *sig_term = NULL, *sig_usr1 = NULL;
 	unsigned long workers = 1;
 	unsigned long long poll_max = DEFAULT_POLL_MAX_NS;
+	mode_t socket_mode = 0600;
+	gid_t socket_gid = 0;
+	bool have_group = false;
+	uid_t uid;
 	char why[256];
 	unsigned int i;
 	int opt, r, status = 1;
@@ -188,6 +204,30 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_SOCKET_MODE:
+			if (access_parse_mode(optarg, &socket_mode) < 0) {
+				fprintf(stderr, "hvnotifyd: --socket-mode %s: an octal mode from 0 to "
+					"0777, e.g. 0660\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_SOCKET_GROUP:
+			if (access_parse_gid(optarg, &socket_gid) < 0) {
+				fprintf(stderr, "hvnotifyd: --socket-group %s: no such group\n", optarg);
+				return 2;
+			}
+			have_group = true;
+			break;
+		case OPT_ALLOW_UID:
+			if (access_parse_uid(optarg, &uid) < 0) {
+				fprintf(stderr, "hvnotifyd: --allow-uid %s: no such user\n", optarg);
+				return 2;
+			}
+			if (access_allow_uid(uid) < 0) {
+				fprintf(stderr, "hvnotifyd: --allow-uid: too many users\n");
+				return 2;
+			}
+			break;
 		case 'v':
 			if (log_verbosity < LOG_DEBUG)
 				log_verbosity++;
@@ -218,6 +258,14 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < nr_devices; i++) {
 		unsigned int j;
+
+		/* A device's own mode= and group= win, whatever the order. */
+		if (!devices[i].has_mode)
+			devices[i].socket_mode = socket_mode;
+		if (!devices[i].has_group && have_group) {
+			devices[i].socket_gid = socket_gid;
+			devices[i].has_group = true;
+		}
 
 		for (j = 0; j < i; j++)
 			if (!strcmp(devices[i].socket_path, devices[j].socket_path)) {
@@ -251,6 +299,7 @@ int main(int argc, char **argv)
 		log_err("cannot watch signals");
 		goto out_control;
 	}
+	access_log_policy();
 	if (control_start(base, devices, nr_devices) < 0)
 		goto out_control;
 	log_info("hvnotifyd %s ready (pid %d)", PACKAGE_VERSION, (int)getpid());

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "hvnotifyd.h"
+
+#ifdef HAVE_VALGRIND_VALGRIND_H
+#include <valgrind/valgrind.h>
+#endif
 
 enum cmd_type { CMD_START, CMD_STOP, CMD_STATS, CMD_QUIT };
 
@@ -355,9 +361,30 @@ static void adapt_window(struct worker *w, uint64_t slept)
 		w->poll_ns = poll_max_ns;
 }
 
+/*
+ * How long a worker sleeps in the kernel at a time: for ever, but under
+ * valgrind.  Valgrind runs one thread at a time and lets the others run
+ * only while a thread sleeps in a system call it knows may block, and up
+ * to 3.20 it did not know it of io_uring_enter (KDE bug 463859, fixed in
+ * 3.21; Debian 12 has 3.19): a worker asleep there would stop every other
+ * thread, the control plane included, for good.  So under valgrind a
+ * worker sleeps in slices and yields between them (sched_yield is one that
+ * valgrind knows), which costs latency, not correctness: the daemon runs
+ * the very same io_uring data plane as without valgrind.
+ */
+static int worker_sleep_ms(void)
+{
+#ifdef HAVE_VALGRIND_VALGRIND_H
+	if (RUNNING_ON_VALGRIND)
+		return 5;
+#endif
+	return -1;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	int sleep_ms = worker_sleep_ms();
 	int r;
 
 	/* The ring is made here: a single-issuer ring belongs to the thread
@@ -376,13 +403,15 @@ static void *worker_main(void *arg)
 		if (w->poll_ns && w->running)
 			poll_rings(w, w->poll_ns);
 		t0 = now_ns();
-		r = hvn_loop_run(w->loop, -1);
+		r = hvn_loop_run(w->loop, sleep_ms);
 		if (r < 0 && r != -EINTR) {
 			log_err("worker %u: io_uring: %s", w->id, strerror(-r));
 			break;
 		}
 		if (poll_max_ns)
 			adapt_window(w, now_ns() - t0);
+		if (sleep_ms >= 0)
+			sched_yield();
 	}
 	hvn_loop_free(w->loop);
 	return NULL;
