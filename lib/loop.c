@@ -1,22 +1,71 @@
 // SPDX-License-Identifier: MIT
 /*
- * loop.c - <hvnotify/loop.h> whatever the engine: checking arguments, and
- * the work deferred to the end of a batch or to the next round, which only
- * needs to know when a round ends.
+ * loop.c - <hvnotify/loop.h> whatever the engine: choosing the engine,
+ * checking arguments, and the work deferred to the end of a batch or to the
+ * next round, which only needs to know when a round ends.
  */
 #include <errno.h>
 #include <stddef.h>
 
 #include "loop_internal.h"
 
-int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp)
+/*
+ * The errors that say "io_uring is not for this process" rather than
+ * "this request is wrong": EPERM from a seccomp filter (Docker's default
+ * profile) or from kernel.io_uring_disabled, EACCES from a security
+ * module's policy, ENOSYS from a kernel without io_uring or one too old
+ * for the loop (and from filters that answer ENOSYS, as gVisor does),
+ * EOPNOTSUPP from kernels and sandboxes that have the system call but not
+ * what it needs.
+ */
+static int uring_forbidden(int err)
 {
+	return err == -EPERM || err == -EACCES || err == -ENOSYS || err == -EOPNOTSUPP;
+}
+
+int hvn_loop_new_engine(enum hvn_loop_engine engine, unsigned int entries,
+			struct hvn_loop **loopp)
+{
+	int r, uring_err = 0;
+
 	if (!loopp)
 		return -EINVAL;
 	*loopp = NULL;
+	/* Both engines take the same sizes, so that a program that works on
+	 * one does not fail on the other for its arguments. */
 	if (entries == 0 || entries > 32768)
 		return -EINVAL;
-	return loop_uring_new(entries, loopp);
+	switch (engine) {
+	case HVN_LOOP_URING:
+		return loop_uring_new(entries, loopp);
+	case HVN_LOOP_EPOLL:
+		return loop_epoll_new(entries, loopp);
+	case HVN_LOOP_AUTO:
+		r = loop_uring_new(entries, loopp);
+		if (!uring_forbidden(r))
+			return r;
+		uring_err = r;
+		r = loop_epoll_new(entries, loopp);
+		if (r < 0)
+			return r;
+		(*loopp)->uring_err = uring_err;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp)
+{
+	return hvn_loop_new_engine(HVN_LOOP_AUTO, entries, loopp);
+}
+
+int hvn_loop_get_engine(const struct hvn_loop *loop, int *uring_err)
+{
+	if (!loop)
+		return -EINVAL;
+	if (uring_err)
+		*uring_err = loop->uring_err;
+	return (int)loop->engine;
 }
 
 void hvn_loop_free(struct hvn_loop *loop)

@@ -5,7 +5,7 @@
  * lib/loop.c holds the public functions: it checks their arguments, turns
  * each operation into a struct loop_req for the engine, and keeps the work
  * deferred to the end of a batch or to the next round, which is the same
- * whatever the engine.  An engine (loop_uring.c) embeds
+ * whatever the engine.  An engine (loop_uring.c, loop_epoll.c) embeds
  * struct hvn_loop at the start of its own loop and fills in the ops table:
  * queue operations, submit them, and reap completions.
  */
@@ -68,12 +68,15 @@ struct loop_engine_ops {
 /* The head of every engine's loop. */
 struct hvn_loop {
 	const struct loop_engine_ops *ops;
+	enum hvn_loop_engine engine;
+	int uring_err;				/* why auto mode is not on io_uring */
 	struct hvn_loop_defer *deferred;	/* LIFO of work for after the batch */
 	struct hvn_loop_defer *next_round;	/* for the next hvn_loop_run */
 };
 
-/* Each creates a loop of its engine with the head filled in: 0, or a
- * negative errno and *loopp untouched. */
+/* Each creates a loop of its engine with the head filled in but for
+ * uring_err: 0, or a negative errno and *loopp untouched. */
 int loop_uring_new(unsigned int entries, struct hvn_loop **loopp);
+int loop_epoll_new(unsigned int entries, struct hvn_loop **loopp);
 
 #endif /* HVN_LOOP_INTERNAL_H */

@@ -33,6 +33,25 @@ static int uring_features_ok(const struct io_uring_params *p)
 	return (p->features & IORING_FEAT_RSRC_TAGS) && (p->features & IORING_FEAT_EXT_ARG);
 }
 
+/*
+ * Before Linux 5.12 the rings count against RLIMIT_MEMLOCK, so a large
+ * ring fails with ENOMEM on exactly the kernels the loop refuses anyway.
+ * Ask a one-entry ring what the kernel has, so that such a kernel reads as
+ * too old (ENOSYS, which auto mode falls back on) rather than out of
+ * memory.
+ */
+static int uring_enomem(void)
+{
+	struct io_uring_params p;
+	struct io_uring probe;
+
+	memset(&p, 0, sizeof(p));
+	if (io_uring_queue_init_params(1, &probe, &p) < 0)
+		return -ENOMEM;
+	io_uring_queue_exit(&probe);
+	return uring_features_ok(&p) ? -ENOMEM : -ENOSYS;
+}
+
 int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 {
 	/* Newest first: a single-issuer ring runs its task work when we enter
@@ -59,6 +78,8 @@ int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 		if (r != -EINVAL)
 			break;
 	}
+	if (r == -ENOMEM)
+		r = uring_enomem();
 	if (r < 0) {
 		free(loop);
 		return r;
@@ -69,6 +90,7 @@ int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 		return -ENOSYS;
 	}
 	loop->base.ops = &uring_ops;
+	loop->base.engine = HVN_LOOP_URING;
 	*loopp = &loop->base;
 	return 0;
 }
