@@ -7,7 +7,7 @@
  * serves everything, a request that was there before the start, a stop
  * that waits for the I/O in flight, and a guest that breaks the queue.
  * On io_uring by default, or the engine of HVN_TEST_ENGINE
- * (tests/dev-queue-epoll.sh).
+ * (tests/dev-queue-epoll.sh, tests/dev-queue-nouring.sh).
  */
 #define _GNU_SOURCE
 #include <errno.h>

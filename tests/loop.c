@@ -7,7 +7,8 @@
  * signalling as part of the next submission, the timeouts of
  * hvn_loop_run, and deferred work that runs once per batch or waits a
  * round.  On the engine of HVN_TEST_ENGINE (tests/support/engine.h):
- * io_uring by default, epoll in tests/loop-epoll.sh.
+ * io_uring by default, epoll in tests/loop-epoll.sh, auto under a seccomp
+ * filter in tests/loop-nouring.sh.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -10,8 +10,9 @@
  *                                      why io_uring could not run (EPERM,
  *                                      EACCES, ENOSYS or EOPNOTSUPP)
  *
- * make check runs the programs on io_uring, and on epoll
- * (tests/loop-epoll.sh and the like).
+ * make check runs the programs on io_uring, on epoll (tests/loop-epoll.sh
+ * and the like), and in auto mode under a seccomp filter that forbids
+ * io_uring (tests/loop-nouring.sh and the like, through tests/no-uring).
  */
 #ifndef HVN_TEST_ENGINE_H
 #define HVN_TEST_ENGINE_H
