@@ -6,7 +6,8 @@
  * control.c   the control plane (libevent, main thread): one listening
  *             socket per device, one frontend connection at a time, the
  *             vhost-user backend of that connection
- * worker.c    data-plane threads, one io_uring loop each, running queues
+ * worker.c    data-plane threads, one loop each (io_uring, or epoll where
+ *             io_uring is forbidden), running queues
  * dev_blk.c   the virtio-blk device (file, block device or null)
  * log.c       messages to stderr
  *
@@ -77,7 +78,7 @@ void device_close(struct device *d);
 /* ---- worker.c ---- */
 struct worker;
 struct conn;
-int workers_start(unsigned int count);
+int workers_start(unsigned int count, enum hvn_loop_engine engine);
 void workers_stop(void);
 unsigned int workers_count(void);
 struct worker *worker_for(unsigned int device_index, unsigned int queue);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * main.c - hvnotifyd: serves virtio devices to VMMs over vhost-user, with
- * an io_uring data plane.  Options, start-up, signals and a clean exit.
+ * an io_uring data plane (epoll where io_uring is forbidden).  Options,
+ * start-up, signals and a clean exit.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -36,7 +37,9 @@ static void usage(FILE *out)
 		"                      a virtio-blk disk on a file or block device (direct:\n"
 		"                      O_DIRECT), or on nothing (null: completes at once, for\n"
 		"                      benchmarks); BYTES may end in K, M, G or T\n"
-		"  -w, --workers N     data-plane threads, each with its own io_uring (default 1)\n"
+		"  -w, --workers N     data-plane threads, each with its own loop (default 1)\n"
+		"      --engine ENGINE the workers' engine: uring, epoll, or auto (the default:\n"
+		"                      io_uring, and epoll where io_uring is forbidden or missing)\n"
 		"  -v, --verbose       debug messages too\n"
 		"  -q, --quiet         errors and warnings only\n"
 		"  -h, --help          this help\n"
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
 		{ "workers", required_argument, NULL, 'w' },
+		{ "engine", required_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -140,6 +144,7 @@ int main(int argc, char **argv)
 	};
 	struct event *sig_int = NULL, *sig_term = NULL, *sig_usr1 = NULL;
 	unsigned long workers = 1;
+	enum hvn_loop_engine engine = HVN_LOOP_AUTO;
 	char why[256];
 	unsigned int i;
 	int opt, r, status = 1;
@@ -167,6 +172,18 @@ int main(int argc, char **argv)
 			if (errno || *end || workers == 0 || workers > MAX_WORKERS) {
 				fprintf(stderr, "hvnotifyd: --workers %s: a number from 1 to %d\n", optarg,
 					MAX_WORKERS);
+				return 2;
+			}
+			break;
+		case 'E':
+			if (!strcmp(optarg, "auto")) {
+				engine = HVN_LOOP_AUTO;
+			} else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring")) {
+				engine = HVN_LOOP_URING;
+			} else if (!strcmp(optarg, "epoll")) {
+				engine = HVN_LOOP_EPOLL;
+			} else {
+				fprintf(stderr, "hvnotifyd: --engine %s: uring, epoll or auto\n", optarg);
 				return 2;
 			}
 			break;
@@ -217,7 +234,7 @@ int main(int argc, char **argv)
 			goto out_devices;
 		}
 	}
-	r = workers_start((unsigned int)workers);
+	r = workers_start((unsigned int)workers, engine);
 	if (r < 0)
 		goto out_workers;
 	base = event_base_new();
