@@ -6,7 +6,8 @@
  * control.c   the control plane (libevent, main thread): one listening
  *             socket per device, one frontend connection at a time, the
  *             vhost-user backend of that connection
- * worker.c    data-plane threads, one io_uring loop each, running queues
+ * worker.c    data-plane threads, one loop each (io_uring, or epoll where
+ *             io_uring is forbidden), running queues
  * device.c    --device specifications, and the devices they name (the
  *             devices themselves are the library's: <hvnotify/dev.h>)
  * access.c    socket modes and groups, which users' frontends are served
@@ -80,7 +81,7 @@ void device_close(struct device *d);
 /* ---- worker.c ---- */
 struct worker;
 struct conn;
-int workers_start(unsigned int count, uint64_t poll_max_ns);
+int workers_start(unsigned int count, enum hvn_loop_engine engine, uint64_t poll_max_ns);
 void workers_stop(void);
 unsigned int workers_count(void);
 struct worker *worker_for(unsigned int device_index, unsigned int queue);

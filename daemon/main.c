@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * main.c - hvnotifyd: serves virtio devices to VMMs over vhost-user, with
- * an io_uring data plane.  Options, start-up, signals and a clean exit.
+ * an io_uring data plane (epoll where io_uring is forbidden).  Options,
+ * start-up, signals and a clean exit.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -45,7 +46,9 @@ static void usage(FILE *out)
 		"                      a virtio-rng entropy device fed by getrandom(2)\n"
 "                      every SPEC may also take mode=MODE and group=GROUP for\n"
 "                      its socket\n"
-		"  -w, --workers N     data-plane threads, each with its own io_uring (default 1)\n"
+				"  -w, --workers N     data-plane threads, each with its own loop (default 1)\n"
+		"      --engine ENGINE the workers' engine: uring, epoll, or auto (the default:\n"
+		"                      io_uring, and epoll where io_uring is forbidden or missing)\n"
 		"      --poll-max-ns N after work, poll the rings for up to N ns before sleeping,\n"
 		"                      adapting the window to the load (default %d; 0: never)\n"
 "      --socket-mode MODE    octal mode of the sockets (default 0600)\n"
@@ -152,6 +155,7 @@ int main(int argc, char **argv)
 		{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 		{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 		{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+		{ "engine", required_argument, NULL, 'E' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -165,6 +169,7 @@ int main(int argc, char **argv)
 	gid_t socket_gid = 0;
 	bool have_group = false;
 	uid_t uid;
+	enum hvn_loop_engine engine = HVN_LOOP_AUTO;
 	char why[256];
 	unsigned int i;
 	int opt, r, status = 1;
@@ -228,6 +233,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'E':
+			if (!strcmp(optarg, "auto")) {
+				engine = HVN_LOOP_AUTO;
+			} else if (!strcmp(optarg, "uring") || !strcmp(optarg, "io_uring")) {
+				engine = HVN_LOOP_URING;
+			} else if (!strcmp(optarg, "epoll")) {
+				engine = HVN_LOOP_EPOLL;
+			} else {
+				fprintf(stderr, "hvnotifyd: --engine %s: uring, epoll or auto\n", optarg);
+				return 2;
+			}
+			break;
 		case 'v':
 			if (log_verbosity < LOG_DEBUG)
 				log_verbosity++;
@@ -283,7 +300,7 @@ int main(int argc, char **argv)
 			goto out_devices;
 		}
 	}
-	r = workers_start((unsigned int)workers, poll_max);
+	r = workers_start((unsigned int)workers, engine, poll_max);
 	if (r < 0)
 		goto out_workers;
 	base = event_base_new();

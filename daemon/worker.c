@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * worker.c - the data plane: threads that each run one io_uring loop and
- * the queues given to them.
+ * worker.c - the data plane: threads that each run one loop (io_uring, or
+ * epoll where io_uring is forbidden) and the queues given to them.
  *
  * The control thread never touches a running queue.  It posts commands
  * (start, stop, print statistics, quit) to the worker's mailbox: a list
@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -59,7 +60,9 @@ struct worker {
 	struct cmd *head, **tail;	/* FIFO: a stop never overtakes its start */
 	struct running *running;
 	bool quit;
-	int setup_result;		/* hvn_loop_new()'s answer, for workers_start() */
+	enum hvn_loop_engine engine;	/* asked for, then the one it runs on */
+	int uring_err;			/* why auto mode is not on io_uring */
+	int setup_result;		/* hvn_loop_new_engine()'s answer, for workers_start() */
 	pthread_mutex_t setup_lock;
 	pthread_cond_t setup_cond;
 	bool setup_done;
@@ -387,10 +390,11 @@ static void *worker_main(void *arg)
 	int sleep_ms = worker_sleep_ms();
 	int r;
 
-	/* The ring is made here: a single-issuer ring belongs to the thread
+	/* The loop is made here: a single-issuer ring belongs to the thread
 	 * that creates it. */
-	r = hvn_loop_new(1024, &w->loop);
+	r = hvn_loop_new_engine(w->engine, 1024, &w->loop);
 	if (r == 0) {
+		w->engine = (enum hvn_loop_engine)hvn_loop_get_engine(w->loop, &w->uring_err);
 		w->mailbox_op.cb = on_mailbox;
 		r = hvn_loop_poll(w->loop, &w->mailbox_op, w->mailbox_fd, POLLIN, 1);
 	}
@@ -405,7 +409,7 @@ static void *worker_main(void *arg)
 		t0 = now_ns();
 		r = hvn_loop_run(w->loop, sleep_ms);
 		if (r < 0 && r != -EINTR) {
-			log_err("worker %u: io_uring: %s", w->id, strerror(-r));
+			log_err("worker %u: the loop failed: %s", w->id, strerror(-r));
 			break;
 		}
 		if (poll_max_ns)
@@ -417,7 +421,58 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int workers_start(unsigned int count, uint64_t max_poll_ns)
+/* Why io_uring cannot run here, from the error its setup gave. */
+static const char *uring_why(int err)
+{
+	switch (-err) {
+	case EPERM:
+		return "a seccomp filter or kernel.io_uring_disabled forbids it";
+	case EACCES:
+		return "the security policy forbids it";
+	case ENOSYS:
+		return "this kernel has none, or one older than Linux 5.13";
+	case EOPNOTSUPP:
+		return "this kernel or sandbox does not support it";
+	}
+	return NULL;
+}
+
+/* "Operation not permitted: a seccomp filter ... forbids it" */
+static void describe(char *buf, size_t len, int err)
+{
+	const char *why = uring_why(err);
+
+	snprintf(buf, len, "%s%s%s", strerror(-err), why ? ": " : "", why ? why : "");
+}
+
+/* One line for all: operators want to know which engine runs, and why. */
+static void log_engines(unsigned int count)
+{
+	unsigned int i, on_uring = 0;
+	int uring_err = 0;
+	char why[160];
+
+	for (i = 0; i < count; i++) {
+		if (workers[i].engine == HVN_LOOP_URING)
+			on_uring++;
+		else if (workers[i].uring_err)
+			uring_err = workers[i].uring_err;
+	}
+	if (uring_err)
+		describe(why, sizeof(why), uring_err);
+	else
+		snprintf(why, sizeof(why), "--engine=epoll");
+	if (on_uring == count)
+		log_info("%u data-plane worker%s on io_uring", count, count == 1 ? "" : "s");
+	else if (on_uring == 0)
+		log_info("%u data-plane worker%s on epoll (%s%s)", count, count == 1 ? "" : "s",
+			 uring_err ? "io_uring unavailable: " : "", why);
+	else	/* io_uring came and went while the workers started */
+		log_info("%u data-plane workers: %u on io_uring, %u on epoll (io_uring unavailable: %s)",
+			 count, on_uring, count - on_uring, why);
+}
+
+int workers_start(unsigned int count, enum hvn_loop_engine engine, uint64_t max_poll_ns)
 {
 	unsigned int i;
 
@@ -430,6 +485,7 @@ int workers_start(unsigned int count, uint64_t max_poll_ns)
 		int r;
 
 		w->id = i;
+		w->engine = engine;
 		w->tail = &w->head;
 		pthread_mutex_init(&w->lock, NULL);
 		pthread_mutex_init(&w->setup_lock, NULL);
@@ -446,15 +502,22 @@ int workers_start(unsigned int count, uint64_t max_poll_ns)
 			pthread_cond_wait(&w->setup_cond, &w->setup_lock);
 		pthread_mutex_unlock(&w->setup_lock);
 		if (w->setup_result < 0) {
-			log_err("worker %u: cannot set up io_uring: %s", i, strerror(-w->setup_result));
+			char why[160];
+
+			describe(why, sizeof(why), w->setup_result);
+			if (engine == HVN_LOOP_URING && uring_why(w->setup_result))
+				log_err("worker %u: --engine=uring, but io_uring cannot run: %s "
+					"(--engine=auto would run on epoll)", i, why);
+			else
+				log_err("worker %u: cannot set up its %s loop: %s", i,
+					engine == HVN_LOOP_EPOLL ? "epoll" : "data-plane", why);
 			return w->setup_result;
 		}
 	}
+	log_engines(count);
 	if (poll_max_ns)
-		log_info("%u data-plane worker%s on io_uring, adaptive polling up to %llu ns", count,
-			 count == 1 ? "" : "s", (unsigned long long)poll_max_ns);
-	else
-		log_info("%u data-plane worker%s on io_uring, no polling", count, count == 1 ? "" : "s");
+		log_info("adaptive polling: up to %llu ns after work (--poll-max-ns)",
+			 (unsigned long long)poll_max_ns);
 	return 0;
 }
 

@@ -1,12 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * loop_uring.c - the io_uring engine behind <hvnotify/loop.h>.
- *
- * Each operation's user_data is the address of its struct hvn_loop_op;
- * user_data 0 marks fire-and-forget work (call-eventfd signals, cancels)
- * whose completion nobody waits for.  Submission is lazy: SQEs pile up
- * while callbacks run and all go to the kernel in the one io_uring_enter()
- * that also waits for the next completions.
+ * loop_uring.c - the io_uring engine behind <hvnotify/loop.h>: each
+ * operation is an SQE, submitted lazily, and each completion a CQE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,38 +10,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hvnotify/loop.h"
+#include "loop_internal.h"
 
-struct hvn_loop {
+struct uring_loop {
+	struct hvn_loop base;		/* first: a struct hvn_loop * is one of these */
 	struct io_uring ring;
-	struct hvn_loop_defer *deferred;	/* LIFO of work for after the batch */
-	struct hvn_loop_defer *next_round;	/* for after the next enter */
 };
+
+static const struct loop_engine_ops uring_ops;
 
 /* What every signal writes: eventfds take an 8-byte counter increment.  The
  * buffer must outlive the asynchronous write, hence static. */
 static const uint64_t eventfd_one = 1;
 
-int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp)
+/*
+ * Multishot polls need Linux 5.13; IORING_FEAT_RSRC_TAGS came with the
+ * same release and is the one sign of it the kernel gives.  Without it
+ * the kicks would never arrive: refuse, as for a missing io_uring.
+ */
+static int uring_features_ok(const struct io_uring_params *p)
+{
+	return (p->features & IORING_FEAT_RSRC_TAGS) && (p->features & IORING_FEAT_EXT_ARG);
+}
+
+/*
+ * Before Linux 5.12 the rings count against RLIMIT_MEMLOCK, so a large
+ * ring fails with ENOMEM on exactly the kernels the loop refuses anyway.
+ * Ask a one-entry ring what the kernel has, so that such a kernel reads as
+ * too old (ENOSYS, which auto mode falls back on) rather than out of
+ * memory.
+ */
+static int uring_enomem(void)
+{
+	struct io_uring_params p;
+	struct io_uring probe;
+
+	memset(&p, 0, sizeof(p));
+	if (io_uring_queue_init_params(1, &probe, &p) < 0)
+		return -ENOMEM;
+	io_uring_queue_exit(&probe);
+	return uring_features_ok(&p) ? -ENOMEM : -ENOSYS;
+}
+
+int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 {
 	/* Newest first: a single-issuer ring runs its task work when we enter
 	 * the kernel anyway, instead of interrupting the thread with IPIs, and
-	 * raises IORING_SQ_TASKRUN when it has some (see hvn_loop_run). */
+	 * raises IORING_SQ_TASKRUN when it has some (see uring_reap). */
 	static const unsigned int setup_flags[] = {
 		IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
 		0,
 	};
 	struct io_uring_params p;
-	struct hvn_loop *loop;
+	struct uring_loop *loop;
 	unsigned int i;
 	int r = -EINVAL;
 
-	if (!loopp)
-		return -EINVAL;
-	*loopp = NULL;
-	if (entries == 0)
-		return -EINVAL;
 	loop = calloc(1, sizeof(*loop));
 	if (!loop)
 		return -ENOMEM;
@@ -58,34 +78,33 @@ int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp)
 		if (r != -EINVAL)
 			break;
 	}
+	if (r == -ENOMEM)
+		r = uring_enomem();
 	if (r < 0) {
 		free(loop);
 		return r;
 	}
-	/*
-	 * Multishot polls need Linux 5.13; IORING_FEAT_RSRC_TAGS came with the
-	 * same release and is the one sign of it the kernel gives.  Without it
-	 * the kicks would never arrive: refuse, as for a missing io_uring.
-	 */
-	if (!(p.features & IORING_FEAT_RSRC_TAGS) || !(p.features & IORING_FEAT_EXT_ARG)) {
+	if (!uring_features_ok(&p)) {
 		io_uring_queue_exit(&loop->ring);
 		free(loop);
 		return -ENOSYS;
 	}
-	*loopp = loop;
+	loop->base.ops = &uring_ops;
+	loop->base.engine = HVN_LOOP_URING;
+	*loopp = &loop->base;
 	return 0;
 }
 
-void hvn_loop_free(struct hvn_loop *loop)
+static void uring_destroy(struct hvn_loop *base)
 {
-	if (!loop)
-		return;
+	struct uring_loop *loop = (struct uring_loop *)base;
+
 	io_uring_queue_exit(&loop->ring);
 	free(loop);
 }
 
 /* An SQE, submitting what is queued when the ring is full; NULL with *err. */
-static struct io_uring_sqe *get_sqe(struct hvn_loop *loop, int *err)
+static struct io_uring_sqe *get_sqe(struct uring_loop *loop, int *err)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
 
@@ -99,140 +118,62 @@ static struct io_uring_sqe *get_sqe(struct hvn_loop *loop, int *err)
 	return sqe;
 }
 
-static void set_op(struct io_uring_sqe *sqe, struct hvn_loop_op *op)
+/*
+ * user_data is the address of the operation's struct hvn_loop_op, or 0 for
+ * fire-and-forget work (signals, cancels) whose completion nobody waits for.
+ */
+static int uring_queue(struct hvn_loop *base, const struct loop_req *req)
 {
-	io_uring_sqe_set_data(sqe, op);
-}
-
-/* Every operation needs a loop and an op with a callback. */
-#define GET_SQE(loop, op, sqe, err) do {				\
-	if (!(loop) || !(op) || !(op)->cb)				\
-		return -EINVAL;						\
-	(sqe) = get_sqe(loop, &(err));					\
-	if (!(sqe))							\
-		return (err);						\
-} while (0)
-
-int hvn_loop_poll(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, uint32_t events,
-		  int multishot)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	if (multishot)
-		io_uring_prep_poll_multishot(sqe, fd, events);
-	else
-		io_uring_prep_poll_add(sqe, fd, events);
-	set_op(sqe, op);
-	return 0;
-}
-
-/* The op's callback still runs, with -ECANCELED, unless it completed first. */
-int hvn_loop_cancel(struct hvn_loop *loop, struct hvn_loop_op *op)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-	io_uring_sqe_set_data(sqe, NULL);
-	return 0;
-}
-
-int hvn_loop_readv(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
-		   const struct iovec *iov, unsigned int iovcnt, uint64_t offset)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	io_uring_prep_readv(sqe, fd, iov, iovcnt, offset);
-	set_op(sqe, op);
-	return 0;
-}
-
-int hvn_loop_writev(struct hvn_loop *loop, struct hvn_loop_op *op, int fd,
-		    const struct iovec *iov, unsigned int iovcnt, uint64_t offset)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	io_uring_prep_writev(sqe, fd, iov, iovcnt, offset);
-	set_op(sqe, op);
-	return 0;
-}
-
-int hvn_loop_fsync(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int datasync)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
-	set_op(sqe, op);
-	return 0;
-}
-
-int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int mode,
-		       uint64_t offset, uint64_t len)
-{
-	struct io_uring_sqe *sqe;
-	int err;
-
-	GET_SQE(loop, op, sqe, err);
-	io_uring_prep_fallocate(sqe, fd, mode, (off_t)offset, (off_t)len);
-	set_op(sqe, op);
-	return 0;
-}
-
-/* Signal an eventfd (a call fd) as part of the next submission. */
-int hvn_loop_signal(struct hvn_loop *loop, int eventfd)
-{
+	struct uring_loop *loop = (struct uring_loop *)base;
 	struct io_uring_sqe *sqe;
 	int err = 0;
 
-	if (!loop || eventfd < 0)
-		return -EINVAL;
 	sqe = get_sqe(loop, &err);
 	if (!sqe)
 		return err;
-	io_uring_prep_write(sqe, eventfd, &eventfd_one, sizeof(eventfd_one), 0);
-	io_uring_sqe_set_data(sqe, NULL);
+	switch (req->kind) {
+	case LOOP_REQ_POLL:
+		if (req->u.poll.multishot)
+			io_uring_prep_poll_multishot(sqe, req->fd, req->u.poll.events);
+		else
+			io_uring_prep_poll_add(sqe, req->fd, req->u.poll.events);
+		break;
+	case LOOP_REQ_CANCEL:
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)req->op, 0);
+		io_uring_sqe_set_data(sqe, NULL);
+		return 0;
+	case LOOP_REQ_READV:
+		io_uring_prep_readv(sqe, req->fd, req->u.rw.iov, req->u.rw.iovcnt, req->u.rw.offset);
+		break;
+	case LOOP_REQ_WRITEV:
+		io_uring_prep_writev(sqe, req->fd, req->u.rw.iov, req->u.rw.iovcnt, req->u.rw.offset);
+		break;
+	case LOOP_REQ_FSYNC:
+		io_uring_prep_fsync(sqe, req->fd, req->u.fsync.datasync ? IORING_FSYNC_DATASYNC : 0);
+		break;
+	case LOOP_REQ_FALLOCATE:
+		io_uring_prep_fallocate(sqe, req->fd, req->u.falloc.mode, (off_t)req->u.falloc.offset,
+					(off_t)req->u.falloc.len);
+		break;
+	case LOOP_REQ_SIGNAL:
+		io_uring_prep_write(sqe, req->fd, &eventfd_one, sizeof(eventfd_one), 0);
+		io_uring_sqe_set_data(sqe, NULL);
+		return 0;
+	}
+	io_uring_sqe_set_data(sqe, req->op);
 	return 0;
 }
 
-void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer)
-{
-	if (defer->queued)
-		return;
-	defer->queued = 1;
-	defer->next = loop->deferred;
-	loop->deferred = defer;
-}
-
-/* Queued for the next hvn_loop_run, which then does not block. */
-void hvn_loop_defer_next(struct hvn_loop *loop, struct hvn_loop_defer *defer)
-{
-	if (defer->queued)
-		return;
-	defer->queued = 1;
-	defer->next = loop->next_round;
-	loop->next_round = defer;
-}
-
 /*
- * Hand the queued operations to the kernel now.  The kernel takes its own
- * reference to each operation's file as it takes the operation, so the
- * caller may close a descriptor it just signalled once this returns.
+ * The kernel takes its own reference to each operation's file as it takes
+ * the operation, so the caller may close a descriptor it just signalled
+ * once this returns.
  */
-int hvn_loop_submit(struct hvn_loop *loop)
+static int uring_submit(struct hvn_loop *base)
 {
+	struct uring_loop *loop = (struct uring_loop *)base;
 	int r;
 
-	if (!loop)
-		return -EINVAL;
 	/* The kernel may take fewer than offered (e.g. out of memory for a
 	 * request): offer the rest until it takes none. */
 	while (io_uring_sq_ready(&loop->ring)) {
@@ -245,51 +186,19 @@ int hvn_loop_submit(struct hvn_loop *loop)
 	return 0;
 }
 
-static void run_deferred(struct hvn_loop *loop)
-{
-	/* A deferred function may defer again (itself or another): loop
-	 * until the list stays empty. */
-	while (loop->deferred) {
-		struct hvn_loop_defer *d = loop->deferred;
-
-		loop->deferred = NULL;
-		while (d) {
-			struct hvn_loop_defer *next = d->next;
-
-			d->queued = 0;
-			d->fn(d);
-			d = next;
-		}
-	}
-}
-
 /*
- * Submit what is queued, wait up to timeout_ms (-1: forever, 0: not at all)
- * for a completion, run the callbacks of every completion that is there,
- * then the deferred work.  Returns the number of callbacks run, or a
- * negative errno if the kernel refused to submit or wait (-EINTR: a signal
- * interrupted the wait) and nothing was there to run.
+ * Submission is lazy: SQEs pile up while callbacks run and all go to the
+ * kernel in the one io_uring_enter() that also waits for the next
+ * completions.
  */
-int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
+static int uring_reap(struct hvn_loop *base, int timeout_ms, int *err)
 {
+	struct uring_loop *loop = (struct uring_loop *)base;
 	struct __kernel_timespec ts, *tsp = NULL;
-	struct hvn_loop_defer *this_round;
 	struct io_uring_cqe *cqe;
 	unsigned int head, seen = 0;
 	int r = 0, ran = 0;
 
-	if (!loop)
-		return -EINVAL;
-	/* Work put off to this round waits: look at the kernel, but do not
-	 * sleep.  What is put off during this round is for the next one.
-	 * Nor with work deferred since the last run (from outside a run: a
-	 * queue started, or polled, between runs completed a request, whose
-	 * flush is here): it would wait for an event that need not come,
-	 * the guest waiting for that very completion. */
-	this_round = loop->next_round;
-	loop->next_round = NULL;
-	if (this_round || loop->deferred)
-		timeout_ms = 0;
 	if (timeout_ms >= 0) {
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
@@ -308,6 +217,7 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 	}
 	if (r == -ETIME)
 		r = 0;
+	*err = r < 0 ? r : 0;
 
 	/* Whatever the kernel said, run what completed. */
 	io_uring_for_each_cqe(&loop->ring, head, cqe) {
@@ -320,17 +230,12 @@ int hvn_loop_run(struct hvn_loop *loop, int timeout_ms)
 		}
 	}
 	io_uring_cq_advance(&loop->ring, seen);
-	/* What was put off to this round runs with this batch's work. */
-	while (this_round) {
-		struct hvn_loop_defer *d = this_round;
-
-		this_round = d->next;
-		d->next = loop->deferred;
-		loop->deferred = d;
-		ran++;
-	}
-	run_deferred(loop);
-	if (!ran && r < 0)
-		return r;
 	return ran;
 }
+
+static const struct loop_engine_ops uring_ops = {
+	.queue = uring_queue,
+	.submit = uring_submit,
+	.reap = uring_reap,
+	.destroy = uring_destroy,
+};

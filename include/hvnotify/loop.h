@@ -9,6 +9,11 @@
  * operation.  A loop belongs to the thread that created it; none of these
  * functions may be called from another thread: to reach a loop from
  * outside, poll an eventfd of your own on it.
+ *
+ * Where io_uring is forbidden (a seccomp filter, kernel.io_uring_disabled)
+ * or missing (an old kernel), the same API runs on epoll (libevent), with
+ * the same callbacks in the same places; hvn_loop_get_engine() says which
+ * engine a loop runs on, and why it is not io_uring.
  */
 #ifndef HVNOTIFY_LOOP_H
 #define HVNOTIFY_LOOP_H
@@ -51,7 +56,17 @@ struct hvn_loop_defer {
 	uint32_t queued;		/* private to the loop */
 };
 
+/* The engine behind a loop. */
+enum hvn_loop_engine {
+	HVN_LOOP_AUTO = 0,	/* io_uring, or epoll where io_uring cannot run */
+	HVN_LOOP_URING = 1,
+	HVN_LOOP_EPOLL = 2,
+};
+
 int hvn_loop_new(unsigned int entries, struct hvn_loop **loopp);
+int hvn_loop_new_engine(enum hvn_loop_engine engine, unsigned int entries,
+			struct hvn_loop **loopp);
+int hvn_loop_get_engine(const struct hvn_loop *loop, int *uring_err);
 void hvn_loop_free(struct hvn_loop *loop);
 int hvn_loop_run(struct hvn_loop *loop, int timeout_ms);
 
