@@ -63,9 +63,14 @@ int gq_stop(struct hvn_vu_frontend *fe, struct gq *q, uint32_t *base)
 	int r = hvn_vu_frontend_stop_queue(fe, q->index, base);
 
 	/* QEMU hands new eventfds at every start: these are done with. */
+	gq_drop(q);
+	return r;
+}
+
+void gq_drop(struct gq *q)
+{
 	close_fds(q);
 	vrd_free(&q->d);
-	return r;
 }
 
 static uint8_t pat(uint64_t byte, unsigned int seed)

@@ -46,8 +46,10 @@ struct gq {
  * base 0 through fe.  Returns 0 or the frontend's -errno.
  */
 int gq_start(struct hvn_vu_frontend *fe, struct gq *q);
-/* GET_VRING_BASE through fe, then close the eventfds (the backend dropped its copies). */
+/* GET_VRING_BASE through fe, then gq_drop() (the backend dropped its copies). */
 int gq_stop(struct hvn_vu_frontend *fe, struct gq *q, uint32_t *base);
+/* Close the queue's eventfds and forget its ring (its connection is gone). */
+void gq_drop(struct gq *q);
 /* Write len bytes of pattern seed at sector, read them back, compare: 0 or -1 and why. */
 int gq_write_read(struct gq *q, uint64_t sector, uint32_t len, unsigned int seed, char *why,
 		  size_t why_len);

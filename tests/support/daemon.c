@@ -309,5 +309,24 @@ int fd_census(pid_t pid, const char *tag, unsigned long long tag_count, struct f
 		}
 	}
 	closedir(dp);
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	{
+		FILE *f = fopen(path, "r");
+		char line[1024];
+
+		if (!f)
+			return -errno;
+		while (fgets(line, sizeof(line), f)) {
+			const char *m = strstr(line, "/memfd:");
+
+			if (!m)
+				continue;
+			c->maps++;
+			if (tag && strstr(m, tag))
+				c->maps_tagged++;
+		}
+		fclose(f);
+	}
 	return 0;
 }

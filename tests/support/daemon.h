@@ -65,13 +65,16 @@ struct fd_census {
 	int eventfds;		/* anon_inode:[eventfd] */
 	int memfds;		/* /memfd:... */
 	int tagged;		/* memfds whose name contains the tag, eventfds whose count is it */
+	int maps;		/* /proc/PID/maps lines of memfd mappings */
+	int maps_tagged;	/* of those, of memfds whose name contains the tag */
 };
 
 /*
- * Count pid's descriptors; tag, if not NULL, is a memfd name fragment to
- * look for, and tag_count an eventfd counter value to look for (0: none):
- * an eventfd is only identifiable by what it holds (/proc/PID/fdinfo).
- * Returns 0 or -errno.
+ * Count pid's descriptors and its memfd mappings (a mapping keeps its file
+ * alive without a descriptor); tag, if not NULL, is a memfd name fragment
+ * to look for, and tag_count an eventfd counter value to look for (0:
+ * none): an eventfd is only identifiable by what it holds
+ * (/proc/PID/fdinfo).  Returns 0 or -errno.
  */
 int fd_census(pid_t pid, const char *tag, unsigned long long tag_count, struct fd_census *c);
 
