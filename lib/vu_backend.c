@@ -317,21 +317,27 @@ static struct vu_queue *msg_queue(struct hvn_vu_backend *b, const struct vu_msg 
 	return q;
 }
 
-/* The queue index a message is about, if it is about one: -1 otherwise. */
-static int msg_queue_index(const struct vu_msg *m)
+/*
+ * Is the message about one queue, and which?  The index is the peer's
+ * 32-bit value, unchecked (msg_queue checks it): it must not pass through
+ * an int, where 0x80000000 and up would turn into "about no queue".
+ */
+static bool msg_queue_index(const struct vu_msg *m, uint32_t *idx)
 {
 	switch (m->hdr.request) {
 	case VU_SET_VRING_NUM:
 	case VU_SET_VRING_BASE:
 	case VU_GET_VRING_BASE:
 	case VU_SET_VRING_ADDR:
-		return (int)m->payload.state.index;	/* same place in vu_vring_addr */
+		*idx = m->payload.state.index;	/* same place in vu_vring_addr */
+		return true;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-		return (int)(m->payload.u64 & VU_VRING_IDX_MASK);
+		*idx = (uint32_t)(m->payload.u64 & VU_VRING_IDX_MASK);
+		return true;
 	}
-	return -1;
+	return false;
 }
 
 /*
@@ -340,8 +346,10 @@ static int msg_queue_index(const struct vu_msg *m)
  */
 static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
 {
-	int idx = msg_queue_index(m), r = 0;
+	uint32_t idx = 0;
+	bool about_queue = msg_queue_index(m, &idx);
 	unsigned int i;
+	int r = 0;
 
 	switch (m->hdr.request) {
 	case VU_SET_FEATURES:
@@ -352,9 +360,8 @@ static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
 				r = queue_stop(b, i);
 		break;
 	default:
-		if (idx >= 0 && (unsigned int)idx < b->cfg.num_queues &&
-		    b->queues[idx].state == Q_RUNNING)
-			r = queue_stop(b, (unsigned int)idx);
+		if (about_queue && idx < b->cfg.num_queues && b->queues[idx].state == Q_RUNNING)
+			r = queue_stop(b, idx);
 	}
 	if (r < 0)
 		return r;
@@ -486,11 +493,11 @@ static void take_fd(struct vu_msg *m, int *slot)
 static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 {
 	struct vu_queue *q = NULL;
-	int idx = msg_queue_index(m), r = 0;
-	uint32_t req = m->hdr.request;
+	uint32_t req = m->hdr.request, idx = 0;
+	int r = 0;
 
-	if (idx >= 0) {
-		q = msg_queue(b, m, (uint32_t)idx, &r);
+	if (msg_queue_index(m, &idx)) {
+		q = msg_queue(b, m, idx, &r);
 		if (!q)
 			return r;
 	}
@@ -538,20 +545,20 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		uint32_t num = m->payload.state.num;
 
 		if (num == 0 || num > HVN_VQ_MAX_SIZE || (num & (num - 1)))
-			return fail(b, -EINVAL, "SET_VRING_NUM: queue %d size %u is not a power of two <= %u",
+			return fail(b, -EINVAL, "SET_VRING_NUM: queue %u size %u is not a power of two <= %u",
 				    idx, num, HVN_VQ_MAX_SIZE);
 		q->num = num;
 		return 0;
 	}
 	case VU_SET_VRING_BASE:
 		if (m->payload.state.num > UINT16_MAX)
-			return fail(b, -EINVAL, "SET_VRING_BASE: queue %d base %u", idx, m->payload.state.num);
+			return fail(b, -EINVAL, "SET_VRING_BASE: queue %u base %u", idx, m->payload.state.num);
 		q->base = (uint16_t)m->payload.state.num;
 		return 0;
 	case VU_GET_VRING_BASE: {
 		/* The queue is stopped (stop_before): base is where its ring
 		 * stopped, or what SET_VRING_BASE said if it has not run since. */
-		struct vu_vring_state st = { (uint32_t)idx, q->base };
+		struct vu_vring_state st = { idx, q->base };
 
 		/* The frontend owns the ring now; it sends new eventfds with
 		 * the next start. */
@@ -563,7 +570,7 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		const struct vu_vring_addr *a = &m->payload.addr;
 
 		if (a->flags & ~UINT32_C(1))
-			return fail(b, -EINVAL, "SET_VRING_ADDR: queue %d flags 0x%x", idx, a->flags);
+			return fail(b, -EINVAL, "SET_VRING_ADDR: queue %u flags 0x%x", idx, a->flags);
 		memset(&q->addr, 0, sizeof(q->addr));
 		q->addr.desc = a->desc;
 		q->addr.avail = a->avail;
@@ -575,7 +582,7 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	}
 	case VU_SET_VRING_KICK:
 		if (m->payload.u64 & VU_VRING_NOFD_MASK)
-			return fail(b, -EOPNOTSUPP, "SET_VRING_KICK: queue %d without a kick fd (polling) is not supported", idx);
+			return fail(b, -EOPNOTSUPP, "SET_VRING_KICK: queue %u without a kick fd (polling) is not supported", idx);
 		take_fd(m, &q->kick_fd);
 		return 0;
 	case VU_SET_VRING_CALL:

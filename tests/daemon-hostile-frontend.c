@@ -455,6 +455,20 @@ static void queue_base_range(struct ctx *c)
 	msg_state(c, VU_GET_VRING_BASE, 7, 0);
 }
 
+/* Indices that do not fit an int: not "about no queue". */
+static void queue_base_huge(struct ctx *c)
+{
+	msg_state(c, VU_SET_VRING_BASE, 0x80000000u, 0);
+}
+
+static void queue_addr_huge(struct ctx *c)
+{
+	struct vu_vring_addr a = { .index = UINT32_MAX, .desc = UADDR, .used = UADDR + 0x1000,
+				   .avail = UADDR + 0x800 };
+
+	msg(c, VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
 static void ring_size_0(struct ctx *c) { msg_state(c, VU_SET_VRING_NUM, 0, 0); }
 static void ring_size_3(struct ctx *c) { msg_state(c, VU_SET_VRING_NUM, 1, 3); }
 static void ring_size_65536(struct ctx *c) { msg_state(c, VU_SET_VRING_NUM, 0, 65536); }
@@ -640,6 +654,10 @@ static const struct fcase cases[] = {
 	{ "SET_VRING_CALL with reserved index bits", S_OWNER, queue_call_reserved, CLOSED, "reserved bits" },
 	{ "SET_VRING_ENABLE for queue 300", S_OWNER, queue_enable_range, CLOSED, "queue 300, but" },
 	{ "GET_VRING_BASE for queue 7", S_OWNER, queue_base_range, CLOSED, "queue 7, but" },
+	{ "SET_VRING_BASE for queue 0x80000000", S_OWNER, queue_base_huge, CLOSED,
+	  "queue 2147483648, but" },
+	{ "SET_VRING_ADDR for queue 0xffffffff", S_OWNER, queue_addr_huge, CLOSED,
+	  "queue 4294967295, but" },
 	{ "ring size 0", S_OWNER, ring_size_0, CLOSED, "size 0 is not a power of two" },
 	{ "ring size 3", S_OWNER, ring_size_3, CLOSED, "size 3 is not a power of two" },
 	{ "ring size 65536", S_OWNER, ring_size_65536, CLOSED, "size 65536 is not a power of two" },

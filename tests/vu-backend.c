@@ -433,6 +433,10 @@ static void test_hostile(void)
 	expect_refused("SET_FEATURES without VERSION_1", VU_SET_FEATURES, &u, 8, NULL, 0, 1);
 	st = (struct vu_vring_state){ 7, 16 };
 	expect_refused("SET_VRING_NUM for queue 7 of 2", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
+	st = (struct vu_vring_state){ 0x80000000u, 0 };
+	expect_refused("SET_VRING_BASE for queue 0x80000000", VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0, 1);
+	st = (struct vu_vring_state){ UINT32_MAX, 16 };
+	expect_refused("SET_VRING_NUM for queue 0xffffffff", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
 	st = (struct vu_vring_state){ 0, 100 };
 	expect_refused("SET_VRING_NUM 100 (not a power of two)", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
 	st = (struct vu_vring_state){ 0, 65536 };
