@@ -673,11 +673,22 @@ static int process(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	return r;
 }
 
+/*
+ * Messages acted on per call, at most.  One thread serves many connections
+ * (hvnotifyd's control thread serves every device's), and a frontend that
+ * keeps its socket full must not keep that thread from the others: after
+ * this many the call returns 0 with the socket still readable, and a
+ * level-triggered poll comes back to it once the others had their turn.
+ */
+#define MSGS_PER_CALL 16
+
 int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 {
+	unsigned int handled;
+
 	if (!b || sock < 0)
 		return -EINVAL;
-	for (;;) {
+	for (handled = 0;; handled++) {
 		int r;
 
 		if (b->stops_pending)
@@ -685,6 +696,8 @@ int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 		if (b->dead)
 			return b->dead;
 		if (!b->msg_waiting) {
+			if (handled == MSGS_PER_CALL)
+				return 0;
 			r = vu_msg_read(sock, &b->rd);
 			if (r == 0)
 				return 0;

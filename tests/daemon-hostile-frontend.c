@@ -3,9 +3,10 @@
  * daemon-hostile-frontend.c - a hostile vhost-user frontend breaks only its
  * own connection, in the real daemon.
  *
- * hvnotifyd serves blk0 (two queues), the device under attack, and blk1,
+ * hvnotifyd serves blk0 (two queues), the device under attack, blk1,
  * another VM's disk, which a thread keeps busy with write+read I/O from
- * start to end.  Each case connects to blk0 afresh, gets as far into the
+ * start to end, and blk2, where other frontends connect while blk0's
+ * floods the daemon with messages.  Each case connects to blk0 afresh, gets as far into the
  * protocol as it needs (nothing, the handshake, guest memory, or a queue
  * running real I/O through the frontend API), then sends raw bytes that
  * break the protocol: wrong payload sizes, missing and extra descriptors,
@@ -32,6 +33,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,7 +70,7 @@
 #define UADDR		0x7f0000000000ull	/* the frontend's address of region 0 */
 
 static struct hvnd daemon_;
-static char sock0[128];
+static char sock0[128], sock2[128];
 static const uint64_t features = HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC;
 #define RING_FEATURES (HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC)
 
@@ -919,9 +921,84 @@ static void test_second_frontend(const struct fd_census *base)
 	      "every descriptor is closed again");
 }
 
+/* ---- a frontend that never stops sending ---- */
+
+static atomic_int flood_stop;
+static atomic_ulong flood_bytes;
+
+static void *flood_main(void *arg)
+{
+	static uint8_t buf[12 * 4096];
+	int sock = *(int *)arg;
+	size_t i;
+
+	/* SET_OWNER after SET_OWNER: each one valid, none answered. */
+	for (i = 0; i < sizeof(buf); i += sizeof(struct vu_hdr)) {
+		struct vu_hdr h = { VU_SET_OWNER, VU_VERSION, 0 };
+
+		memcpy(buf + i, &h, sizeof(h));
+	}
+	while (!atomic_load(&flood_stop)) {
+		ssize_t n = send(sock, buf, sizeof(buf), MSG_NOSIGNAL);
+
+		if (n <= 0)
+			break;
+		atomic_fetch_add(&flood_bytes, (unsigned long)n);
+	}
+	return NULL;
+}
+
+/*
+ * One thread serves every device's vhost-user connection.  A frontend
+ * that keeps its socket full must not keep it from the others: while one
+ * floods blk0, a QEMU-like handshake on blk2 completes well within a
+ * short per-request deadline, every time.
+ */
+static void test_flood(const struct fd_census *base)
+{
+	const struct hvn_vu_frontend_opts quick = { .timeout_ms = 2000 };
+	struct fd_census now;
+	struct ctx c = { .n = 998 };
+	pthread_t t;
+	long mark = hvnd_log_mark(&daemon_);
+	long long worst = 0;
+	int i, ok = 0;
+
+	printf("-- a frontend that floods the daemon with messages --\n");
+	c.sock = connect_raw();
+	atomic_store(&flood_stop, 0);
+	MUST(pthread_create(&t, NULL, flood_main, &c.sock) == 0, "flood thread");
+	usleep(200000);
+	for (i = 0; i < 8; i++) {
+		struct hvn_vu_frontend *fe = NULL;
+		long long t0 = hvnd_now_ms(), dt;
+		int r = hvn_vu_frontend_connect(&fe, sock2, &quick);
+
+		dt = hvnd_now_ms() - t0;
+		worst = dt > worst ? dt : worst;
+		ok += r == 0;
+		if (r == 0)
+			hvn_vu_frontend_close(fe);
+		else
+			printf("    handshake %d on blk2: %s after %lld ms\n", i, strerror(-r), dt);
+		usleep(20000);
+	}
+	CHECK(ok == 8 && atomic_load(&flood_bytes) > 0, "meanwhile 8 of 8 handshakes on blk2 "
+	      "completed within 2 s each (%d; the slowest took %lld ms; %lu bytes flooded)", ok,
+	      worst, (unsigned long)atomic_load(&flood_bytes));
+	CHECK(load_progresses(2, TIMEOUT_MS), "and the load on blk1 went on");
+	atomic_store(&flood_stop, 1);
+	shutdown(c.sock, SHUT_WR);	/* wakes a send blocked on a full socket */
+	pthread_join(t, NULL);
+	close(c.sock);
+	CHECK(hvnd_log_has(&daemon_, mark, "blk0#", NULL, 0, TIMEOUT_MS) &&
+	      hvnd_log_has(&daemon_, mark, "accepts a new one", NULL, 0, 3 * TIMEOUT_MS) &&
+	      census_back(base, NULL, 0, &now), "once it goes, its connection is freed");
+}
+
 int main(void)
 {
-	char img0[128], img1[128], sock1[128], s0[320], s1[320], why[256] = "";
+	char img0[128], img1[128], sock1[128], s0[320], s1[320], s2[320], why[256] = "";
 	struct hvn_vu_frontend *fe_b;
 	struct hvn_mem_region r;
 	struct fd_census base;
@@ -939,13 +1016,16 @@ int main(void)
 	hvnd_path(&daemon_, "b.sock", sock1, sizeof(sock1));
 	snprintf(s0, sizeof(s0), "blk,path=%s,socket=%s,queues=2", img0, sock0);
 	snprintf(s1, sizeof(s1), "blk,path=%s,socket=%s", img1, sock1);
+	hvnd_path(&daemon_, "c.sock", sock2, sizeof(sock2));
+	snprintf(s2, sizeof(s2), "blk,null,size=1M,socket=%s", sock2);
 	{
-		const char *argv[] = { "-v", "--workers", "2", "--device", s0, "--device", s1, NULL };
+		const char *argv[] = { "-v", "--workers", "2", "--device", s0, "--device", s1,
+				       "--device", s2, NULL };
 
 		err = hvnd_start(&daemon_, argv, TIMEOUT_MS);
 		if (err < 0)
 			hvnd_log_dump(&daemon_, 0);
-		REQUIRE(err == 0, "hvnotifyd starts with two devices: %d", err);
+		REQUIRE(err == 0, "hvnotifyd starts with three devices: %d", err);
 	}
 	gmem_init(&ga);
 	gmem_init(&gb);
@@ -969,6 +1049,7 @@ int main(void)
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		run_case(i + 1, &cases[i], &base);
 	test_second_frontend(&base);
+	test_flood(&base);
 
 	printf("-- the end --\n");
 	CHECK(load_progresses(2, TIMEOUT_MS), "VM B still does I/O");
