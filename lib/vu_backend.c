@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hvnotify/vhost_user.h"
@@ -479,6 +480,33 @@ static int set_features(struct hvn_vu_backend *b, uint64_t f)
 	return 0;
 }
 
+/*
+ * Is fd an eventfd?  The data plane polls a kick descriptor without
+ * reading it and writes 8-byte counts to a call or error descriptor, which
+ * only an eventfd takes as a signal: a regular file or /dev/null polls
+ * readable for ever, and a queue spins its worker on it at full speed; a
+ * pipe that nobody reads would hold the writes in the kernel.  The
+ * kernel's own vhost takes nothing but eventfds either.  Only /proc tells
+ * an eventfd from other anonymous inodes (timerfd, epoll ...).
+ */
+static bool is_eventfd(int fd)
+{
+	char path[32], target[32];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n >= 0) {
+		target[n] = '\0';
+		return strcmp(target, "anon_inode:[eventfd]") == 0;
+	}
+	/* No /proc: refuse at least what is certainly not an anonymous inode. */
+	return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+	       !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISFIFO(st.st_mode) &&
+	       !S_ISSOCK(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
 /* Keep the message's one descriptor (or none) as *slot. */
 static void take_fd(struct vu_msg *m, int *slot)
 {
@@ -501,6 +529,10 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		if (!q)
 			return r;
 	}
+	if ((req == VU_SET_VRING_KICK || req == VU_SET_VRING_CALL || req == VU_SET_VRING_ERR) &&
+	    m->nfds == 1 && !is_eventfd(m->fds[0]))
+		return fail(b, -EINVAL, "%s: queue %u: the descriptor is not an eventfd",
+			    vu_request_name(req), idx);
 
 	switch (req) {
 	case VU_GET_FEATURES:

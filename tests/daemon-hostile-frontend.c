@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -332,6 +333,33 @@ static void fds_add_mem_reg_2(struct ctx *c)
 	int fds[2] = { mfd(c, 1 << 20), mfd(c, 1 << 20) };
 
 	add_mem_reg(c, VU_ADD_MEM_REG, region(0, 1 << 20, UADDR, 0), fds, 2);
+}
+
+/* Ring descriptors that are not eventfds: a file polls readable for ever. */
+static void fds_kick_memfd(struct ctx *c)
+{
+	int fd = mfd(c, 4096);
+
+	msg_u64(c, VU_SET_VRING_KICK, 0, &fd, 1);
+}
+
+static void fds_call_pipe(struct ctx *c)
+{
+	int p[2];
+
+	MUST(pipe2(p, O_CLOEXEC) == 0 && c->nfds + 2 <= 32, "pipe");
+	c->fds[c->nfds++] = p[0];
+	c->fds[c->nfds++] = p[1];
+	msg_u64(c, VU_SET_VRING_CALL, 1, &p[1], 1);
+}
+
+static void fds_err_null(struct ctx *c)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	MUST(fd >= 0 && c->nfds < 32, "/dev/null");
+	c->fds[c->nfds++] = fd;
+	msg_u64(c, VU_SET_VRING_ERR, 0, &fd, 1);
 }
 
 static void fds_on_owner(struct ctx *c)
@@ -639,6 +667,10 @@ static const struct fcase cases[] = {
 	{ "SET_VRING_CALL with 2 eventfds", S_OWNER, fds_call_2, CLOSED, NFDS },
 	{ "SET_MEM_TABLE of 1 region with 3 descriptors", S_OWNER, fds_mem_table_3, CLOSED, NFDS },
 	{ "ADD_MEM_REG with 2 memfds", S_OWNER, fds_add_mem_reg_2, CLOSED, NFDS },
+	{ "SET_VRING_KICK with a memfd, not an eventfd", S_OWNER, fds_kick_memfd, CLOSED,
+	  "the descriptor is not an eventfd" },
+	{ "SET_VRING_CALL with a pipe", S_OWNER, fds_call_pipe, CLOSED, "the descriptor is not an eventfd" },
+	{ "SET_VRING_ERR with /dev/null", S_OWNER, fds_err_null, CLOSED, "the descriptor is not an eventfd" },
 	{ "SET_OWNER carrying an eventfd", S_NONE, fds_on_owner, CLOSED, NFDS },
 	{ "SET_VRING_NUM carrying a memfd", S_OWNER, fds_on_vring_num, CLOSED, NFDS },
 	{ "overlapping regions (guest addresses)", S_OWNER, mem_overlap_gpa, CLOSED, "File exists" },
