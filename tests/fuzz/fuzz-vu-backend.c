@@ -512,6 +512,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case FZ_OP_HOST:
 			if (at >= size)
 				goto out;
+			if (data[at] & FZ_HOST_HANGUP) {
+				/* The frontend goes, perhaps half way through a
+				 * message: what the backend holds of it goes too. */
+				at++;
+				shutdown(sv[0], SHUT_WR);
+				handle_all();
+				CHECK(h.dead);
+				break;
+			}
 			idx = data[at++] % h.nq;
 			if (h.q[idx].running && !h.q[idx].stopping) {
 				int r;

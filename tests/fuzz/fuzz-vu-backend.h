@@ -22,8 +22,10 @@
  *                written into guest RAM, as the guest would
  *   FZ_OP_KICK   queue mask u8: the host's device pops, serves and
  *                completes what those queues have available
- *   FZ_OP_HOST   queue u8: the host's data plane stops that queue on its
- *                own, as a worker that failed would
+ *   FZ_OP_HOST   queue u8: the host's data plane stops that queue (mod
+ *                the queue count) on its own, as a worker that failed
+ *                would; with bit 7 (FZ_HOST_HANGUP) set instead, the
+ *                frontend closes its end of the connection
  *
  * fdspec: bits 0-3 the descriptor count (up to 15, past the protocol's 8);
  * bits 4-7 their kind: FZ_FD_AUTO (an eventfd for SET_VRING_KICK, CALL,
@@ -46,6 +48,8 @@
 #define FZ_OP_GUEST	1
 #define FZ_OP_KICK	2
 #define FZ_OP_HOST	3
+
+#define FZ_HOST_HANGUP	0x80
 
 #define FZ_FD_AUTO	0
 #define FZ_FD_EVENT	1

@@ -560,6 +560,23 @@ static void vu_seeds(void)
 	vb_none(v, VU_GET_FEATURES, 0);
 	vb_end(v, "host-drops");
 
+	/* A burst of messages in one sendmsg, then the frontend leaves half
+	 * way through a message that carries descriptors. */
+	vb_begin(v, 1, 0, 0);
+	{
+		uint8_t burst[40 * sizeof(struct vu_hdr)];
+		struct vu_hdr own = { VU_SET_OWNER, VU_VERSION, 0 };
+		struct vu_hdr call = { VU_SET_VRING_CALL, VU_VERSION, 8 };
+		unsigned int i;
+
+		for (i = 0; i < 40; i++)
+			memcpy(burst + i * sizeof(own), &own, sizeof(own));
+		vb_send(v, 0, burst, sizeof(burst));
+		vb_send(v, 0x12, &call, sizeof(call));
+		vb_host_stop(v, FZ_HOST_HANGUP);
+	}
+	vb_end(v, "burst-hangup");
+
 	/* Rings outside guest memory; then garbage. */
 	vb_begin(v, 1, 0, 0);
 	vb_handshake(v, VB_PROTO, 0, VB_FEATURES);
