@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hvnotify/vhost_user.h"
@@ -324,21 +325,27 @@ static struct vu_queue *msg_queue(struct hvn_vu_backend *b, const struct vu_msg 
 	return q;
 }
 
-/* The queue index a message is about, if it is about one: -1 otherwise. */
-static int msg_queue_index(const struct vu_msg *m)
+/*
+ * Is the message about one queue, and which?  The index is the peer's
+ * 32-bit value, unchecked (msg_queue checks it): it must not pass through
+ * an int, where 0x80000000 and up would turn into "about no queue".
+ */
+static bool msg_queue_index(const struct vu_msg *m, uint32_t *idx)
 {
 	switch (m->hdr.request) {
 	case VU_SET_VRING_NUM:
 	case VU_SET_VRING_BASE:
 	case VU_GET_VRING_BASE:
 	case VU_SET_VRING_ADDR:
-		return (int)m->payload.state.index;	/* same place in vu_vring_addr */
+		*idx = m->payload.state.index;	/* same place in vu_vring_addr */
+		return true;
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-		return (int)(m->payload.u64 & VU_VRING_IDX_MASK);
+		*idx = (uint32_t)(m->payload.u64 & VU_VRING_IDX_MASK);
+		return true;
 	}
-	return -1;
+	return false;
 }
 
 /*
@@ -347,8 +354,10 @@ static int msg_queue_index(const struct vu_msg *m)
  */
 static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
 {
-	int idx = msg_queue_index(m), r = 0;
+	uint32_t idx = 0;
+	bool about_queue = msg_queue_index(m, &idx);
 	unsigned int i;
+	int r = 0;
 
 	switch (m->hdr.request) {
 	case VU_SET_FEATURES:
@@ -359,9 +368,8 @@ static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
 				r = queue_stop(b, i);
 		break;
 	default:
-		if (idx >= 0 && (unsigned int)idx < b->cfg.num_queues &&
-		    b->queues[idx].state == Q_RUNNING)
-			r = queue_stop(b, (unsigned int)idx);
+		if (about_queue && idx < b->cfg.num_queues && b->queues[idx].state == Q_RUNNING)
+			r = queue_stop(b, idx);
 	}
 	if (r < 0)
 		return r;
@@ -479,6 +487,33 @@ static int set_features(struct hvn_vu_backend *b, uint64_t f)
 	return 0;
 }
 
+/*
+ * Is fd an eventfd?  The data plane polls a kick descriptor without
+ * reading it and writes 8-byte counts to a call or error descriptor, which
+ * only an eventfd takes as a signal: a regular file or /dev/null polls
+ * readable for ever, and a queue spins its worker on it at full speed; a
+ * pipe that nobody reads would hold the writes in the kernel.  The
+ * kernel's own vhost takes nothing but eventfds either.  Only /proc tells
+ * an eventfd from other anonymous inodes (timerfd, epoll ...).
+ */
+static bool is_eventfd(int fd)
+{
+	char path[32], target[32];
+	struct stat st;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n >= 0) {
+		target[n] = '\0';
+		return strcmp(target, "anon_inode:[eventfd]") == 0;
+	}
+	/* No /proc: refuse at least what is certainly not an anonymous inode. */
+	return fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) &&
+	       !S_ISCHR(st.st_mode) && !S_ISBLK(st.st_mode) && !S_ISFIFO(st.st_mode) &&
+	       !S_ISSOCK(st.st_mode) && !S_ISLNK(st.st_mode);
+}
+
 /* Keep the message's one descriptor (or none) as *slot. */
 static void take_fd(struct vu_msg *m, int *slot)
 {
@@ -493,14 +528,18 @@ static void take_fd(struct vu_msg *m, int *slot)
 static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 {
 	struct vu_queue *q = NULL;
-	int idx = msg_queue_index(m), r = 0;
-	uint32_t req = m->hdr.request;
+	uint32_t req = m->hdr.request, idx = 0;
+	int r = 0;
 
-	if (idx >= 0) {
-		q = msg_queue(b, m, (uint32_t)idx, &r);
+	if (msg_queue_index(m, &idx)) {
+		q = msg_queue(b, m, idx, &r);
 		if (!q)
 			return r;
 	}
+	if ((req == VU_SET_VRING_KICK || req == VU_SET_VRING_CALL || req == VU_SET_VRING_ERR) &&
+	    m->nfds == 1 && !is_eventfd(m->fds[0]))
+		return fail(b, -EINVAL, "%s: queue %u: the descriptor is not an eventfd",
+			    vu_request_name(req), idx);
 
 	switch (req) {
 	case VU_GET_FEATURES:
@@ -545,20 +584,20 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		uint32_t num = m->payload.state.num;
 
 		if (num == 0 || num > HVN_VQ_MAX_SIZE || (num & (num - 1)))
-			return fail(b, -EINVAL, "SET_VRING_NUM: queue %d size %u is not a power of two <= %u",
+			return fail(b, -EINVAL, "SET_VRING_NUM: queue %u size %u is not a power of two <= %u",
 				    idx, num, HVN_VQ_MAX_SIZE);
 		q->num = num;
 		return 0;
 	}
 	case VU_SET_VRING_BASE:
 		if (m->payload.state.num > UINT16_MAX)
-			return fail(b, -EINVAL, "SET_VRING_BASE: queue %d base %u", idx, m->payload.state.num);
+			return fail(b, -EINVAL, "SET_VRING_BASE: queue %u base %u", idx, m->payload.state.num);
 		q->base = (uint16_t)m->payload.state.num;
 		return 0;
 	case VU_GET_VRING_BASE: {
 		/* The queue is stopped (stop_before): base is where its ring
 		 * stopped, or what SET_VRING_BASE said if it has not run since. */
-		struct vu_vring_state st = { (uint32_t)idx, q->base };
+		struct vu_vring_state st = { idx, q->base };
 
 		/* The frontend owns the ring now; it sends new eventfds with
 		 * the next start. */
@@ -570,7 +609,7 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		const struct vu_vring_addr *a = &m->payload.addr;
 
 		if (a->flags & ~UINT32_C(1))
-			return fail(b, -EINVAL, "SET_VRING_ADDR: queue %d flags 0x%x", idx, a->flags);
+			return fail(b, -EINVAL, "SET_VRING_ADDR: queue %u flags 0x%x", idx, a->flags);
 		memset(&q->addr, 0, sizeof(q->addr));
 		q->addr.desc = a->desc;
 		q->addr.avail = a->avail;
@@ -582,7 +621,7 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	}
 	case VU_SET_VRING_KICK:
 		if (m->payload.u64 & VU_VRING_NOFD_MASK)
-			return fail(b, -EOPNOTSUPP, "SET_VRING_KICK: queue %d without a kick fd (polling) is not supported", idx);
+			return fail(b, -EOPNOTSUPP, "SET_VRING_KICK: queue %u without a kick fd (polling) is not supported", idx);
 		take_fd(m, &q->kick_fd);
 		return 0;
 	case VU_SET_VRING_CALL:
@@ -673,11 +712,22 @@ static int process(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 	return r;
 }
 
+/*
+ * Messages acted on per call, at most.  One thread serves many connections
+ * (hvnotifyd's control thread serves every device's), and a frontend that
+ * keeps its socket full must not keep that thread from the others: after
+ * this many the call returns 0 with the socket still readable, and a
+ * level-triggered poll comes back to it once the others had their turn.
+ */
+#define MSGS_PER_CALL 16
+
 int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 {
+	unsigned int handled;
+
 	if (!b || sock < 0)
 		return -EINVAL;
-	for (;;) {
+	for (handled = 0;; handled++) {
 		int r;
 
 		if (b->stops_pending)
@@ -685,6 +735,8 @@ int hvn_vu_backend_handle(struct hvn_vu_backend *b, int sock)
 		if (b->dead)
 			return b->dead;
 		if (!b->msg_waiting) {
+			if (handled == MSGS_PER_CALL)
+				return 0;
 			r = vu_msg_read(sock, &b->rd);
 			if (r == 0)
 				return 0;

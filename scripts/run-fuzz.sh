@@ -19,7 +19,7 @@ case "$secs" in
     ''|*[!0-9]*) echo "run-fuzz.sh: SECONDS must be a number, not '$secs'" >&2; exit 2 ;;
 esac
 top=$(cd "$(dirname "$0")/.." && pwd)
-targets="fuzz-vq-split fuzz-mem"
+targets="fuzz-vq-split fuzz-mem fuzz-vu-backend"
 
 if [ ! -f Makefile ]; then
     if [ "$(pwd)" != "$top" ]; then

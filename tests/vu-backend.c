@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -433,6 +434,10 @@ static void test_hostile(void)
 	expect_refused("SET_FEATURES without VERSION_1", VU_SET_FEATURES, &u, 8, NULL, 0, 1);
 	st = (struct vu_vring_state){ 7, 16 };
 	expect_refused("SET_VRING_NUM for queue 7 of 2", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
+	st = (struct vu_vring_state){ 0x80000000u, 0 };
+	expect_refused("SET_VRING_BASE for queue 0x80000000", VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0, 1);
+	st = (struct vu_vring_state){ UINT32_MAX, 16 };
+	expect_refused("SET_VRING_NUM for queue 0xffffffff", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
 	st = (struct vu_vring_state){ 0, 100 };
 	expect_refused("SET_VRING_NUM 100 (not a power of two)", VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0, 1);
 	st = (struct vu_vring_state){ 0, 65536 };
@@ -445,6 +450,13 @@ static void test_hostile(void)
 	expect_refused("SET_VRING_KICK in polling mode", VU_SET_VRING_KICK, &u, 8, NULL, 0, 1);
 	u = 1;
 	expect_refused("SET_VRING_CALL with two fds", VU_SET_VRING_CALL, &u, 8, e, 2, 1);
+	{
+		int f = memfd_create("not-an-eventfd", MFD_CLOEXEC);
+
+		u = 0;
+		expect_refused("SET_VRING_KICK with a memfd", VU_SET_VRING_KICK, &u, 8, &f, 1, 1);
+		close(f);
+	}
 	expect_refused("request 99", 99, NULL, 0, NULL, 0, 1);
 	expect_refused("SEND_RARP (not ours)", VU_SEND_RARP, &u, 8, NULL, 0, 1);
 	memset(&cfg, 0, sizeof(cfg));

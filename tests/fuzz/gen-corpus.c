@@ -8,6 +8,13 @@
  * (fuzz-vq-split.h): direct and indirect chains, buffers across regions,
  * EVENT_IDX near the 16-bit wrap, a full ring, rings placed elsewhere, and
  * a few broken chains so that the error paths are covered from the start.
+ *
+ * The vhost-user backend's seeds (fuzz-vu-backend.h) are QEMU's sessions,
+ * as hvnotifyd sees them (with memory slots and REPLY_ACK, or with a
+ * memory table and without), each with a guest that puts requests in the
+ * rings, and variants: messages split and glued, descriptors in excess,
+ * a running queue reconfigured, memory taken away under it, a host that
+ * refuses or drops queues, and garbage at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +22,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../lib/vu_proto.h"
 #include "../support/guest_mem.h"
 #include "../support/vring_driver.h"
 #include "fuzz-vq-split.h"
+#include "fuzz-vu-backend.h"
 
 static const char *outdir;
 
@@ -261,6 +270,324 @@ static void mem_seeds(void)
 	write_seed("fuzz-mem", "uva-swapped", b, n);
 }
 
+/* ----------------------------------------------------- fuzz-vu-backend -- */
+
+struct vb {
+	uint8_t buf[32768];
+	size_t n;
+};
+
+static void vb_put(struct vb *v, const void *p, size_t len)
+{
+	if (v->n + len > sizeof(v->buf)) {
+		fprintf(stderr, "gen-corpus: vu-backend seed too large\n");
+		exit(1);
+	}
+	memcpy(v->buf + v->n, p, len);
+	v->n += len;
+}
+
+static void vb_u8(struct vb *v, uint8_t x) { vb_put(v, &x, 1); }
+static void vb_u16(struct vb *v, uint16_t x) { uint8_t b[2] = { (uint8_t)x, (uint8_t)(x >> 8) }; vb_put(v, b, 2); }
+static void vb_u32(struct vb *v, uint32_t x) { vb_u16(v, (uint16_t)x); vb_u16(v, (uint16_t)(x >> 16)); }
+
+static void vb_begin(struct vb *v, uint8_t queues, uint8_t refuse_starts, uint8_t mask)
+{
+	v->n = 0;
+	vb_u8(v, (uint8_t)(queues - 1));
+	vb_u8(v, refuse_starts);
+	vb_u8(v, mask);
+	vb_u8(v, 0);
+}
+
+/* Raw bytes in one sendmsg, with fdspec's descriptors. */
+static void vb_send(struct vb *v, uint8_t fdspec, const void *bytes, uint16_t len)
+{
+	vb_u8(v, FZ_OP_SEND);
+	vb_u8(v, fdspec);
+	vb_u16(v, len);
+	vb_put(v, bytes, len);
+}
+
+/* A whole message in one record. */
+static void vb_msg(struct vb *v, uint8_t fdspec, uint32_t req, uint32_t flags, const void *payload,
+		   uint32_t size)
+{
+	uint8_t b[sizeof(struct vu_hdr) + sizeof(union vu_payload)];
+	struct vu_hdr h = { req, VU_VERSION | flags, size };
+
+	memcpy(b, &h, sizeof(h));
+	if (size)
+		memcpy(b + sizeof(h), payload, size);
+	vb_send(v, fdspec, b, (uint16_t)(sizeof(h) + size));
+}
+
+static void vb_none(struct vb *v, uint32_t req, uint32_t flags)
+{
+	vb_msg(v, 0, req, flags, NULL, 0);
+}
+
+static void vb_u64msg(struct vb *v, uint8_t fdspec, uint32_t req, uint32_t flags, uint64_t x)
+{
+	vb_msg(v, fdspec, req, flags, &x, sizeof(x));
+}
+
+static void vb_state(struct vb *v, uint32_t req, uint32_t flags, uint32_t idx, uint32_t num)
+{
+	struct vu_vring_state st = { idx, num };
+
+	vb_msg(v, 0, req, flags, &st, sizeof(st));
+}
+
+static void vb_guest(struct vb *v, uint32_t off, const void *bytes, uint16_t len)
+{
+	vb_u8(v, FZ_OP_GUEST);
+	vb_u32(v, off);
+	vb_u16(v, len);
+	vb_put(v, bytes, len);
+}
+
+static void vb_kick(struct vb *v, uint8_t mask)
+{
+	vb_u8(v, FZ_OP_KICK);
+	vb_u8(v, mask);
+}
+
+static void vb_host_stop(struct vb *v, uint8_t q)
+{
+	vb_u8(v, FZ_OP_HOST);
+	vb_u8(v, q);
+}
+
+static void vb_end(struct vb *v, const char *name)
+{
+	write_seed("fuzz-vu-backend", name, v->buf, v->n);
+}
+
+#define VB_UADDR	0x7f0000000000ull	/* the frontend's address of RAM offset 0 */
+#define VB_NUM		16
+#define VB_RING(q)	(0x1000u * (q))		/* desc; avail at +0x100, used at +0x200 */
+#define VB_ACK		VU_FLAG_NEED_REPLY
+#define VB_PROTO	((1u << VU_PROTOCOL_F_MQ) | (1u << VU_PROTOCOL_F_REPLY_ACK) | \
+			 (1u << VU_PROTOCOL_F_CONFIG) | (1u << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) | \
+			 (1u << VU_PROTOCOL_F_RESET_DEVICE))
+#define VB_FEATURES	(HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC | \
+			 (UINT64_C(1) << VU_F_PROTOCOL_FEATURES) | 1)
+
+/* QEMU's realize and its first SET_FEATURES (flags: VB_ACK or 0). */
+static void vb_handshake(struct vb *v, uint64_t proto, uint32_t flags, uint64_t features)
+{
+	struct vu_config c = { .offset = 0, .size = 16 };
+
+	vb_none(v, VU_GET_FEATURES, 0);
+	vb_none(v, VU_GET_PROTOCOL_FEATURES, 0);
+	vb_u64msg(v, 0, VU_SET_PROTOCOL_FEATURES, 0, proto);
+	vb_none(v, VU_GET_QUEUE_NUM, 0);
+	vb_none(v, VU_GET_MAX_MEM_SLOTS, 0);
+	vb_none(v, VU_SET_OWNER, flags);
+	if (proto & (1u << VU_PROTOCOL_F_CONFIG))
+		vb_msg(v, 0, VU_GET_CONFIG, 0, &c, VU_CONFIG_HDR_SIZE + 16);
+	vb_u64msg(v, 0, VU_SET_FEATURES, flags, features);
+}
+
+static void vb_add_region(struct vb *v, uint32_t req, uint64_t gpa, uint64_t size, uint64_t off)
+{
+	struct vu_mem_single m = { 0, { gpa, size, VB_UADDR + off, off } };
+
+	vb_msg(v, req == VU_REM_MEM_REG ? 0 : 0x21, req, VB_ACK, &m, sizeof(m));
+}
+
+/* A queue as QEMU starts it: num, base, addresses, call, err, kick, enable. */
+static void vb_start(struct vb *v, uint32_t q, uint32_t base, uint32_t flags, bool enable)
+{
+	struct vu_vring_addr a = {
+		.index = q, .desc = VB_UADDR + VB_RING(q), .avail = VB_UADDR + VB_RING(q) + 0x100,
+		.used = VB_UADDR + VB_RING(q) + 0x200,
+	};
+
+	vb_state(v, VU_SET_VRING_NUM, flags, q, VB_NUM);
+	vb_state(v, VU_SET_VRING_BASE, flags, q, base);
+	vb_msg(v, 0, VU_SET_VRING_ADDR, flags, &a, sizeof(a));
+	vb_u64msg(v, 0x01, VU_SET_VRING_CALL, flags, q);
+	vb_u64msg(v, 0x01, VU_SET_VRING_ERR, flags, q);
+	vb_u64msg(v, 0x01, VU_SET_VRING_KICK, flags, q);
+	if (enable)
+		vb_state(v, VU_SET_VRING_ENABLE, flags, q, 1);
+}
+
+static void vb_stop(struct vb *v, uint32_t q, uint32_t flags, bool disable)
+{
+	if (disable)
+		vb_state(v, VU_SET_VRING_ENABLE, flags, q, 0);
+	vb_state(v, VU_GET_VRING_BASE, 0, q, 0);
+}
+
+/*
+ * The guest's requests on queue q: a direct chain of three (header,
+ * writable data, status) and an indirect one, from avail index idx.
+ */
+static void vb_requests(struct vb *v, uint32_t q, uint16_t idx)
+{
+	struct vq_desc_le { uint64_t addr; uint32_t len; uint16_t flags, next; } d[4] = {
+		{ 0x10000 + 0x100 * q, 16, VRD_DESC_F_NEXT, 1 },
+		{ 0x11000 + 0x1000 * q, 512, VRD_DESC_F_WRITE | VRD_DESC_F_NEXT, 2 },
+		{ 0x10010 + 0x100 * q, 1, VRD_DESC_F_WRITE, 0 },
+		{ 0x8000 + 0x100 * q, 48, VRD_DESC_F_INDIRECT, 0 },
+	}, t[3] = {
+		{ 0x10020 + 0x100 * q, 16, VRD_DESC_F_NEXT, 1 },
+		{ 0x18000, 4096, VRD_DESC_F_WRITE | VRD_DESC_F_NEXT, 2 },
+		{ 0x10030 + 0x100 * q, 1, VRD_DESC_F_WRITE, 0 },
+	};
+	uint16_t avail[2] = { 0, 3 }, new_idx = (uint16_t)(idx + 2);
+
+	vb_guest(v, VB_RING(q), d, sizeof(d));
+	vb_guest(v, 0x8000 + 0x100 * q, t, sizeof(t));
+	vb_guest(v, VB_RING(q) + 0x100 + 4 + 2 * (idx % VB_NUM), &avail[0], 2);
+	vb_guest(v, VB_RING(q) + 0x100 + 4 + 2 * ((idx + 1) % VB_NUM), &avail[1], 2);
+	vb_guest(v, VB_RING(q) + 0x100 + 2, &new_idx, 2);
+}
+
+static void vu_seeds(void)
+{
+	struct vb *v = malloc(sizeof(*v));
+	struct vu_config c = { .offset = 8, .size = 4, .data = { 1, 2, 3, 4 } };
+	uint8_t b[256];
+
+	if (!v)
+		die("malloc");
+
+	/* QEMU with memory slots and REPLY_ACK, two queues, the life of a device. */
+	vb_begin(v, 2, 0, 0);
+	vb_handshake(v, VB_PROTO, VB_ACK, VB_FEATURES);
+	vb_add_region(v, VU_ADD_MEM_REG, 0, FZ_VU_RAM_SIZE / 2, 0);
+	vb_add_region(v, VU_ADD_MEM_REG, FZ_VU_RAM_SIZE, FZ_VU_RAM_SIZE / 2, FZ_VU_RAM_SIZE / 2);
+	vb_start(v, 0, 0, VB_ACK, true);
+	vb_requests(v, 0, 0);
+	vb_kick(v, 1);
+	vb_start(v, 1, 0, VB_ACK, true);
+	vb_requests(v, 1, 0);
+	vb_kick(v, 3);
+	vb_msg(v, 0, VU_SET_CONFIG, VB_ACK, &c, VU_CONFIG_HDR_SIZE + 4);
+	vb_stop(v, 0, VB_ACK, true);
+	vb_start(v, 0, 2, VB_ACK, true);
+	vb_requests(v, 0, 2);
+	vb_kick(v, 1);
+	vb_stop(v, 0, VB_ACK, true);
+	vb_stop(v, 1, VB_ACK, true);
+	vb_none(v, VU_RESET_DEVICE, VB_ACK);
+	vb_u64msg(v, 0, VU_SET_FEATURES, VB_ACK, VB_FEATURES);
+	vb_start(v, 0, 0, VB_ACK, true);
+	vb_add_region(v, VU_REM_MEM_REG, FZ_VU_RAM_SIZE, FZ_VU_RAM_SIZE / 2, FZ_VU_RAM_SIZE / 2);
+	vb_kick(v, 1);
+	vb_end(v, "qemu-slots");
+
+	/* QEMU without protocol features: SET_MEM_TABLE, rings enabled at once. */
+	vb_begin(v, 1, 0, 0);
+	vb_none(v, VU_GET_FEATURES, 0);
+	vb_none(v, VU_SET_OWNER, 0);
+	vb_u64msg(v, 0, VU_SET_FEATURES, 0, HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX);
+	{
+		struct vu_mem_table t = { .nregions = 2, .regions = {
+			{ 0, FZ_VU_RAM_SIZE / 2, VB_UADDR, 0 },
+			{ 0x40000000, FZ_VU_RAM_SIZE / 4, VB_UADDR + 0x40000000, FZ_VU_RAM_SIZE / 2 },
+		} };
+
+		vb_msg(v, 0x02, VU_SET_MEM_TABLE, 0, &t, 8 + 2 * sizeof(struct vu_mem_region));
+	}
+	vb_start(v, 0, 0, 0, false);
+	vb_requests(v, 0, 0);
+	vb_kick(v, 1);
+	vb_stop(v, 0, 0, false);
+	vb_none(v, VU_RESET_OWNER, 0);
+	vb_end(v, "qemu-table");
+
+	/* Messages split over records and glued together; fds on the payload. */
+	vb_begin(v, 1, 0, 0);
+	{
+		struct vu_hdr h[2] = { { VU_GET_FEATURES, VU_VERSION, 0 },
+				       { VU_SET_OWNER, VU_VERSION, 0 } };
+		struct { struct vu_hdr h; uint64_t idx; } __attribute__((packed)) kick = {
+			{ VU_SET_VRING_CALL, VU_VERSION, 8 }, 0 };
+
+		vb_send(v, 0, h, 5);
+		vb_send(v, 0, (uint8_t *)h + 5, sizeof(h) - 5);
+		vb_send(v, 0, &kick, 14);
+		vb_send(v, 0x11, (uint8_t *)&kick + 14, sizeof(kick) - 14);
+	}
+	vb_end(v, "split-glued");
+
+	/* Descriptors in excess and of the wrong kind, then a half header. */
+	vb_begin(v, 2, 0, 0);
+	vb_none(v, VU_SET_OWNER, 0);
+	vb_msg(v, 0x1f, VU_GET_FEATURES, 0, NULL, 0);
+	vb_end(v, "fds-15");
+	vb_begin(v, 2, 0, 0);
+	vb_handshake(v, VB_PROTO, 0, VB_FEATURES);
+	{
+		struct vu_mem_single m = { 0, { 0, 4096, VB_UADDR, 0 } };
+
+		vb_msg(v, 0x41, VU_ADD_MEM_REG, 0, &m, sizeof(m));	/* /dev/null */
+	}
+	vb_send(v, 0x13, "\x05\0\0\0\x01", 5);
+	vb_end(v, "fd-kinds");
+
+	/* A running queue reconfigured: the message waits for its stop. */
+	vb_begin(v, 2, 0, 0);
+	vb_handshake(v, VB_PROTO, VB_ACK, VB_FEATURES);
+	vb_add_region(v, VU_ADD_MEM_REG, 0, FZ_VU_RAM_SIZE, 0);
+	vb_start(v, 0, 0, VB_ACK, true);
+	vb_requests(v, 0, 0);
+	vb_start(v, 0, 5, VB_ACK, false);	/* every message stops it first */
+	vb_kick(v, 1);
+	vb_u64msg(v, 0, VU_SET_FEATURES, VB_ACK, VB_FEATURES & ~HVN_VQ_F_EVENT_IDX);
+	vb_state(v, VU_SET_VRING_ENABLE, VB_ACK, 0, 1);
+	vb_kick(v, 1);
+	vb_end(v, "running-reconfigured");
+
+	/* The host refuses the first start, then drops a queue on its own. */
+	vb_begin(v, 2, 0x01, 0x07);
+	vb_handshake(v, VB_PROTO, VB_ACK, HVN_VQ_F_VERSION_1 | (UINT64_C(1) << VU_F_PROTOCOL_FEATURES));
+	vb_add_region(v, VU_ADD_MEM_REG, 0, FZ_VU_RAM_SIZE, 0);
+	vb_start(v, 1, 0, VB_ACK, true);
+	vb_end(v, "host-refuses");
+	vb_begin(v, 2, 0, 0);
+	vb_handshake(v, VB_PROTO, VB_ACK, VB_FEATURES);
+	vb_add_region(v, VU_ADD_MEM_REG, 0, FZ_VU_RAM_SIZE, 0);
+	vb_start(v, 0, 0, VB_ACK, true);
+	vb_start(v, 1, 0, VB_ACK, true);
+	vb_state(v, VU_SET_VRING_ENABLE, VB_ACK, 1, 0);
+	vb_host_stop(v, 0);
+	vb_none(v, VU_GET_FEATURES, 0);
+	vb_end(v, "host-drops");
+
+	/* A burst of messages in one sendmsg, then the frontend leaves half
+	 * way through a message that carries descriptors. */
+	vb_begin(v, 1, 0, 0);
+	{
+		uint8_t burst[40 * sizeof(struct vu_hdr)];
+		struct vu_hdr own = { VU_SET_OWNER, VU_VERSION, 0 };
+		struct vu_hdr call = { VU_SET_VRING_CALL, VU_VERSION, 8 };
+		unsigned int i;
+
+		for (i = 0; i < 40; i++)
+			memcpy(burst + i * sizeof(own), &own, sizeof(own));
+		vb_send(v, 0, burst, sizeof(burst));
+		vb_send(v, 0x12, &call, sizeof(call));
+		vb_host_stop(v, FZ_HOST_HANGUP);
+	}
+	vb_end(v, "burst-hangup");
+
+	/* Rings outside guest memory; then garbage. */
+	vb_begin(v, 1, 0, 0);
+	vb_handshake(v, VB_PROTO, 0, VB_FEATURES);
+	vb_add_region(v, VU_ADD_MEM_REG, 0x100000, 0x1000, FZ_VU_RAM_SIZE - 0x1000);
+	vb_start(v, 0, 0, 0, true);
+	memset(b, 0xa5, sizeof(b));
+	vb_send(v, 0, b, sizeof(b));
+	vb_end(v, "rings-outside");
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -270,5 +597,6 @@ int main(int argc, char **argv)
 	outdir = argv[1];
 	vq_seeds();
 	mem_seeds();
+	vu_seeds();
 	return 0;
 }
