@@ -141,6 +141,16 @@ struct hvn_vu_backend_host {
 	int (*queue_stop)(void *arg, unsigned int idx);
 };
 
+/*
+ * hvn_vu_backend_config.flags.  HVN_VU_BACKEND_F_INFLIGHT offers
+ * INFLIGHT_SHMFD: the frontend keeps a region in which the queues record
+ * the requests in flight (hvn_vq_set_inflight), and a backend started
+ * after this one died resubmits those to the device.  A request may then
+ * run twice: only for devices whose requests are idempotent (block reads
+ * and writes are).
+ */
+#define HVN_VU_BACKEND_F_INFLIGHT	(1u << 0)
+
 struct hvn_vu_backend_config {
 	const struct hvn_dev_ops *ops;		/* the device */
 	void *dev;
@@ -148,6 +158,8 @@ struct hvn_vu_backend_config {
 	uint64_t features_mask;			/* features to hide (not VERSION_1); 0: none */
 	const struct hvn_vu_backend_host *host;
 	void *host_arg;
+	uint32_t flags;				/* HVN_VU_BACKEND_F_* */
+	uint32_t reserved;			/* must be 0 */
 };
 
 /* hvn_vu_backend_handle() and _queue_stopped(): stop reading, a stop is pending. */
