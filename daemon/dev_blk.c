@@ -34,8 +34,13 @@
 #define MAX_SEGMENTS (SEG_MAX + 2)	/* plus the header and the status */
 #define MAX_DISCARD_SECTORS (UINT32_C(1) << 22)	/* 2 GiB per request */
 
+#define BLK_MAX_QUEUES 64
+
 struct blk_dev {
 	int fd;				/* -1: the null backing */
+	/* Per queue: requests still to log as resubmitted (blk_log_next);
+	 * each touched only by the worker that runs the queue. */
+	unsigned int log_next[BLK_MAX_QUEUES];
 	/* 1: writeback cache, 0: writethrough (each write synced before it
 	 * completes).  The driver flips it through the config space
 	 * (VIRTIO_BLK_F_CONFIG_WCE) from the control thread while workers
@@ -312,6 +317,34 @@ static void do_discard(struct blk_req *r, struct hvn_vq_req *vr)
 		finish(r, VIRTIO_BLK_S_IOERR, 0);
 }
 
+/*
+ * After a restart the first requests of a queue are the ones the previous
+ * daemon left in flight (resubmitted by the library before any new one):
+ * say what they are, as they are what a crash put at risk.
+ */
+void blk_log_next(struct blk_dev *blk, unsigned int queue, unsigned int count)
+{
+	if (queue < BLK_MAX_QUEUES)
+		blk->log_next[queue] = count;
+}
+
+static void log_resubmitted(struct blk_req *r, const struct hvn_vq_req *vr, unsigned int queue)
+{
+	static const char *const names[] = {
+		[VIRTIO_BLK_T_IN] = "read", [VIRTIO_BLK_T_OUT] = "write",
+		[VIRTIO_BLK_T_FLUSH] = "flush", [VIRTIO_BLK_T_GET_ID] = "get-id",
+		[VIRTIO_BLK_T_DISCARD] = "discard", [VIRTIO_BLK_T_WRITE_ZEROES] = "write-zeroes",
+	};
+	const char *name = r->type < sizeof(names) / sizeof(names[0]) && names[r->type] ?
+			   names[r->type] : "request";
+	uint64_t bytes = r->type == VIRTIO_BLK_T_IN ? vr->in_len - 1 :
+			 vr->out_len - sizeof(struct virtio_blk_outhdr);
+
+	log_info("blk: queue %u: resubmitted head %u: %s (type %u) of %llu bytes at sector %llu",
+		 queue, vr->head, name, r->type, (unsigned long long)bytes,
+		 (unsigned long long)(r->offset / SECTOR));
+}
+
 static void blk_handle(void *dev, struct hvn_dev_req *req)
 {
 	struct blk_req *r = req->priv;
@@ -339,6 +372,14 @@ static void blk_handle(void *dev, struct hvn_dev_req *req)
 		r->offset = UINT64_MAX;
 	else
 		r->offset *= SECTOR;
+	{
+		unsigned int qi = hvn_dev_queue_index(req->queue);
+
+		if (qi < BLK_MAX_QUEUES && r->blk->log_next[qi]) {
+			r->blk->log_next[qi]--;
+			log_resubmitted(r, vr, qi);
+		}
+	}
 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
@@ -407,7 +448,7 @@ const struct hvn_dev_ops blk_ops = {
 	.config_size = sizeof(struct virtio_blk_config),
 	.req_size = sizeof(struct blk_req),
 	.max_segments = MAX_SEGMENTS,
-	.max_queues = 64,
+	.max_queues = BLK_MAX_QUEUES,
 	.get_features = blk_get_features,
 	.set_features = blk_set_features,
 	.get_config = blk_get_config,

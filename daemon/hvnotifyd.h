@@ -45,6 +45,7 @@ extern const struct hvn_dev_ops blk_ops;
 int blk_open(const struct blk_options *opt, unsigned int num_queues, struct blk_dev **out,
 	     char *why, size_t why_len);
 void blk_close(struct blk_dev *blk);
+void blk_log_next(struct blk_dev *blk, unsigned int queue, unsigned int count);
 uint64_t blk_capacity_bytes(const struct blk_dev *blk);
 
 /* ---- devices, as configured ---- */

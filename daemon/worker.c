@@ -194,7 +194,19 @@ static void run_command(struct worker *w, struct cmd *c)
 	int err;
 
 	switch (c->type) {
-	case CMD_START:
+	case CMD_START: {
+		struct hvn_vq_state st;
+
+		/* A restart after a backend that died: say what it left. */
+		if (hvn_vq_get_state(c->cfg.vq, &st) == 0 && (st.flags & HVN_VQ_STATE_RECOVERED)) {
+			log_info("%s queue %u: resuming from the inflight region at available "
+				 "index %u, used index %u: %u request%s in flight to resubmit",
+				 conn_name(c->conn), c->idx, st.last_avail_idx, st.used_idx,
+				 st.resubmit, st.resubmit == 1 ? "" : "s");
+			/* They go to the device first, inside hvn_dev_queue_start(). */
+			if (c->cfg.ops == &blk_ops)
+				blk_log_next(c->cfg.dev, c->idx, st.resubmit);
+		}
 		r = calloc(1, sizeof(*r));
 		if (!r) {
 			err = -ENOMEM;
@@ -206,6 +218,9 @@ static void run_command(struct worker *w, struct cmd *c)
 		c->cfg.broken = on_broken;
 		c->cfg.arg = r;
 		err = hvn_dev_queue_start(w->loop, &c->cfg, &r->q);
+		/* Every resubmitted request went to the device in there. */
+		if (c->cfg.ops == &blk_ops)
+			blk_log_next(c->cfg.dev, c->idx, 0);
 		if (err < 0) {
 			free(r);
 			goto start_failed;
@@ -221,13 +236,14 @@ start_failed:
 			w->id, strerror(-err));
 		control_queue_broken(c->conn, c->idx, err);
 		{
-			struct hvn_dev_queue_stats st;
+			struct hvn_dev_queue_stats qst;
 
-			memset(&st, 0, sizeof(st));
-			st.error = err;
-			control_queue_stopped(c->conn, c->idx, &st);
+			memset(&qst, 0, sizeof(qst));
+			qst.error = err;
+			control_queue_stopped(c->conn, c->idx, &qst);
 		}
 		return;
+	}
 	case CMD_STOP:
 		r = find(w, c->conn, c->idx);
 		if (r) {
