@@ -305,6 +305,16 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 	bc.num_queues = d->num_queues;
 	bc.host = &host_ops;
 	bc.host_arg = c;
+	/*
+	 * Requests in flight survive our death: QEMU keeps the region they
+	 * are recorded in, and the next hvnotifyd resubmits them.  That may
+	 * run a request twice, which is harmless for a disk: a read reads
+	 * the same blocks again, a write writes the same data to the same
+	 * blocks again, and the guest has issued nothing newer to those
+	 * blocks meanwhile, since it has not seen this request complete.
+	 */
+	if (d->type == DEVICE_BLK)
+		bc.flags |= HVN_VU_BACKEND_F_INFLIGHT;
 	r = hvn_vu_backend_new(&bc, &c->backend);
 	c->read_ev = event_new(base, sock, EV_READ | EV_PERSIST, on_conn_readable, c);
 	c->stop_cmds = worker_stop_cmds_new(d->num_queues);

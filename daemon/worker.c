@@ -10,7 +10,9 @@
  * stopped through control_queue_stopped(), which it receives in its own
  * thread.
  */
+#include <endian.h>
 #include <errno.h>
+#include <linux/virtio_blk.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -181,6 +183,49 @@ static void on_broken(struct hvn_dev_queue *q, int err, void *arg)
 	control_queue_broken(r->conn, r->idx, err);
 }
 
+/*
+ * A request the daemon before us left in flight goes to the device again:
+ * say what it is, as it is what a crash put at risk.  For virtio-blk the
+ * header tells (a resubmitted write is written again, with the same data).
+ */
+static void on_resubmitted(struct hvn_dev_queue *q, const struct hvn_dev_req *req, void *arg)
+{
+	static const char *const names[] = {
+		[VIRTIO_BLK_T_IN] = "read", [VIRTIO_BLK_T_OUT] = "write",
+		[VIRTIO_BLK_T_FLUSH] = "flush", [VIRTIO_BLK_T_GET_ID] = "get-id",
+		[VIRTIO_BLK_T_DISCARD] = "discard", [VIRTIO_BLK_T_WRITE_ZEROES] = "write-zeroes",
+	};
+	struct running *r = arg;
+	const struct hvn_vq_req *vr = &req->vq;
+	struct virtio_blk_outhdr hdr;
+	size_t got = 0;
+	unsigned int i;
+	uint32_t type;
+
+	if (conn_device(r->conn)->type != DEVICE_BLK) {
+		log_info("%s queue %u: resubmitted head %u", conn_name(r->conn), r->idx, vr->head);
+		return;
+	}
+	for (i = 0; i < vr->n_out && got < sizeof(hdr); i++) {
+		size_t l = vr->iov[i].iov_len < sizeof(hdr) - got ? vr->iov[i].iov_len : sizeof(hdr) - got;
+
+		memcpy((char *)&hdr + got, vr->iov[i].iov_base, l);
+		got += l;
+	}
+	if (got < sizeof(hdr)) {
+		log_info("blk: queue %u: resubmitted head %u: no header", r->idx, vr->head);
+		return;
+	}
+	type = le32toh(hdr.type);
+	log_info("blk: queue %u: resubmitted head %u: %s (type %u) of %llu bytes at sector %llu",
+		 r->idx, vr->head,
+		 type < sizeof(names) / sizeof(names[0]) && names[type] ? names[type] : "request",
+		 type, (unsigned long long)(type == VIRTIO_BLK_T_IN ?
+					    (vr->in_len ? vr->in_len - 1 : 0) :
+					    vr->out_len - sizeof(hdr)),
+		 (unsigned long long)le64toh(hdr.sector));
+}
+
 static void on_stopped(struct hvn_dev_queue *q, void *arg)
 {
 	struct running *r = arg, **pp;
@@ -226,7 +271,18 @@ static void run_command(struct worker *w, struct cmd *c)
 	int err;
 
 	switch (c->type) {
-	case CMD_START:
+	case CMD_START: {
+		struct hvn_vq_state st;
+
+		/* A restart after a backend that died: say what it left. */
+		if (hvn_vq_get_state(c->cfg.vq, &st) == 0 && (st.flags & HVN_VQ_STATE_RECOVERED)) {
+			log_info("%s queue %u: resuming from the inflight region at available "
+				 "index %u, used index %u: %u request%s in flight to resubmit",
+				 conn_name(c->conn), c->idx, st.last_avail_idx, st.used_idx,
+				 st.resubmit, st.resubmit == 1 ? "" : "s");
+			/* They go to the device first, inside hvn_dev_queue_start(),
+			 * each through on_resubmitted(). */
+		}
 		r = calloc(1, sizeof(*r));
 		if (!r) {
 			err = -ENOMEM;
@@ -236,6 +292,7 @@ static void run_command(struct worker *w, struct cmd *c)
 		r->conn = c->conn;
 		r->idx = c->idx;
 		c->cfg.broken = on_broken;
+		c->cfg.resubmitted = on_resubmitted;
 		c->cfg.arg = r;
 		err = hvn_dev_queue_start(w->loop, &c->cfg, &r->q);
 		if (err < 0) {
@@ -253,13 +310,14 @@ start_failed:
 			w->id, strerror(-err));
 		control_queue_broken(c->conn, c->idx, err);
 		{
-			struct hvn_dev_queue_stats st;
+			struct hvn_dev_queue_stats qst;
 
-			memset(&st, 0, sizeof(st));
-			st.error = err;
-			control_queue_stopped(c->conn, c->idx, &st);
+			memset(&qst, 0, sizeof(qst));
+			qst.error = err;
+			control_queue_stopped(c->conn, c->idx, &qst);
 		}
 		return;
+	}
 	case CMD_STOP:
 		r = find(w, c->conn, c->idx);
 		if (r) {

@@ -48,6 +48,7 @@ struct hvn_dev_queue {
 	int cancel_due;			/* stopping, and its cancel is not queued yet */
 	int starved;			/* popping stopped for want of a slot */
 	int polling;			/* the host polls the ring: no kicks wanted */
+	unsigned int resubmits_left;	/* recovered chains still to pop (inflight tracking) */
 	int stopping;
 	void (*stopped)(struct hvn_dev_queue *q, void *arg);
 	void *stopped_arg;
@@ -83,11 +84,9 @@ static void queue_broken(struct hvn_dev_queue *q, int err)
 
 static void finish_stop(struct hvn_dev_queue *q);
 
-/* Pop what the guest made available, as far as slots and the share last. */
-static void process(struct hvn_dev_queue *q)
+/* Pop what the guest made available, as far as slots and budget last. */
+static void process_budget(struct hvn_dev_queue *q, unsigned int budget)
 {
-	unsigned int budget = q->cfg.batch;
-
 	if (q->stopping || q->stats.error)
 		return;
 	if (!q->polling)
@@ -138,8 +137,21 @@ static void process(struct hvn_dev_queue *q)
 		s->busy = 1;
 		q->stats.requests++;
 		q->stats.inflight++;
+		/* The first pops after a recovery are the chains a previous
+		 * host left in flight: the host may want to say which. */
+		if (q->resubmits_left) {
+			q->resubmits_left--;
+			if (q->cfg.resubmitted)
+				q->cfg.resubmitted(q, &s->req, q->cfg.arg);
+		}
 		q->cfg.ops->handle(q->cfg.dev, &s->req);
 	}
+}
+
+/* A round: as far as slots and the queue's share last. */
+static void process(struct hvn_dev_queue *q)
+{
+	process_budget(q, q->cfg.batch);
 }
 
 void hvn_dev_req_done(struct hvn_dev_req *req, uint32_t written)
@@ -371,9 +383,23 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 	q->kick_armed = 1;
 	/* The driver may have made requests available before we watched its
 	 * doorbell (a restart, a reconnect): look once without a kick.  The
-	 * caller has its queue first: the device may already use it. */
+	 * caller has its queue first: the device may already use it.
+	 * Chains a previous backend popped and never completed (inflight
+	 * tracking, hvn_vq_set_inflight) come first from the ring, and all
+	 * of them go to the device now, whatever the share: from here on a
+	 * stop waits for them like for any request in flight, so the index
+	 * it leaves behind never skips one. */
 	*qp = q;
-	process(q);
+	hvn_vq_get_state(cfg->vq, &st);
+	q->resubmits_left = st.resubmit;
+	process_budget(q, st.resubmit + q->cfg.batch);
+	/* After a restart the driver may be waiting for completions that the
+	 * previous backend published but died before signalling: one
+	 * interrupt too many costs the guest a look at its ring, one too few
+	 * a wait without end. */
+	if ((st.flags & HVN_VQ_STATE_RECOVERED) && q->cfg.call_fd >= 0 &&
+	    hvn_loop_signal(loop, q->cfg.call_fd) == 0)
+		q->stats.calls++;
 	return 0;
 fail:
 	if (started_vq)

@@ -47,6 +47,30 @@ struct vq_used {
 	struct vq_used_elem ring[];	/* [size], then avail_event */
 };
 
+/*
+ * vhost-user's inflight region for a split ring (docs/interop/vhost-user.rst,
+ * "Inflight I/O tracking"; the layout libvhost-user uses).  Host order, as
+ * only backends on this host read it: the frontend only keeps it.
+ */
+struct vq_ifl_desc {
+	uint8_t inflight;	/* 1: popped, its completion not yet in the used ring */
+	uint8_t padding[5];
+	uint16_t next;		/* the previous head of the same push batch */
+	uint64_t counter;	/* pop order, for resubmitting in that order */
+};
+
+struct vq_ifl {
+	uint64_t features;
+	uint16_t version;	/* 0: never used; VQ_IFL_VERSION: in use */
+	uint16_t desc_num;
+	uint16_t last_batch_head;	/* the last head of the last push batch */
+	uint16_t used_idx;	/* used->idx once that batch's flags were cleared */
+	struct vq_ifl_desc desc[];
+};
+
+#define VQ_IFL_VERSION		1
+#define VQ_IFL_ALIGN		64
+
 #define VQ_DESC_SIZE(n)		(16 * (uint64_t)(n))
 #define VQ_AVAIL_SIZE(n)	(6 + 2 * (uint64_t)(n))
 #define VQ_USED_SIZE(n)		(6 + 8 * (uint64_t)(n))
@@ -85,11 +109,21 @@ struct hvn_vq {
 	uint32_t n_inflight;		/* popped, not pushed */
 	uint32_t cur_inflight;		/* of those, popped with mt */
 
+	/* Inflight tracking (hvn_vq_set_inflight); ifl NULL: none. */
+	struct vq_ifl *ifl;
+	uint64_t ifl_counter;		/* the counter of the last pop */
+	uint16_t ifl_batch_head;	/* last_batch_head as the current push builds it */
+	uint16_t *resubmit;		/* heads to hand out again, oldest pop first */
+	uint32_t n_resubmit;		/* entries in resubmit */
+	uint32_t next_resubmit;		/* the next one to hand out */
+
 	/* Cold: configuration. */
 	struct hvn_mem *mem;
 	uint64_t features;
 	struct hvn_vq_addr addr;
 	bool addr_set;
+	bool recovered;			/* this start resumed from a region in use */
+	uint16_t ifl_desc_num;
 };
 
 /*

@@ -19,6 +19,10 @@
  * new snapshot and converts its reference on the old one into one per
  * request still in flight there; pushing such a request drops it.  So the
  * memory a request's iovecs point into stays mapped until it is pushed.
+ *
+ * Inflight tracking (hvn_vq_set_inflight) keeps a record of the chains in
+ * flight in a region that outlives us; its ordering rules are with its
+ * code, below.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -272,6 +276,218 @@ static inline void vq_check_mem(struct hvn_vq *vq)
 		vq_switch_mem(vq);
 }
 
+/* ---- inflight tracking ---- */
+
+/*
+ * Who reads the region, and so what ordering it needs.  The frontend only
+ * keeps the region; its one reader is the next backend, after this process
+ * died (SIGKILL, a crash) at an arbitrary instruction.  A process dies at
+ * an instruction boundary with every store before it done (the CPU drains
+ * its store buffer whatever becomes of the process, and the next process
+ * starts after the kernel has torn this one down), so the next backend
+ * finds exactly our stores up to that instruction: program order is all
+ * that matters, and what could break it is the compiler.  IFL_STORE (a
+ * relaxed atomic: emitted once, as written) and IFL_BARRIER (a compiler
+ * barrier, no instruction) fix that order at no cost to the CPU.  Were the
+ * region ever read while we run, these would need release ordering.
+ *
+ * What a death leaves, and what the next start (ifl_restore) makes of it:
+ *  - pop: counter, then inflight = 1, chain after chain in available-ring
+ *    order.  Dead before a flag: that chain is not counted and the ring
+ *    resumes at it, so it is popped again as new.  As flags are set in
+ *    ring order, used_idx + (flags set) is exactly how far the available
+ *    ring was popped, whatever SET_VRING_BASE says.
+ *  - push: each completed head's next = the previous one (the batch list,
+ *    as the used elements are written), last_batch_head = the last; then
+ *    used->idx, published (release: the batch list is written before it);
+ *    then the batch's flags cleared; then used_idx = used->idx.  Dead
+ *    before used->idx: nothing of the batch completed, the flags say so.
+ *    Dead after it: used->idx - used_idx heads of the batch list completed
+ *    although their flags may still be set; the start clears them.
+ * So a chain is resubmitted if and only if its completion never reached
+ * the used ring: none is lost, none completed twice.
+ */
+#define IFL_STORE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define IFL_LOAD(p)	__atomic_load_n((p), __ATOMIC_RELAXED)
+#define IFL_BARRIER()	__atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+_Static_assert(sizeof(struct vq_ifl_desc) == 16, "DescStateSplit");
+_Static_assert(sizeof(struct vq_ifl) == 16, "QueueRegionSplit header");
+
+uint64_t hvn_vq_inflight_size(unsigned int desc_num)
+{
+	if (desc_num == 0 || desc_num > HVN_VQ_MAX_SIZE)
+		return 0;
+	/*
+	 * libvhost-user's vu_inflight_queue_size(), so that a region has one
+	 * layout for every backend.  It counts 2 bytes of header where there
+	 * are 16, but rounding 16 * n + 2 up to 64 always leaves room for 16.
+	 */
+	return (sizeof(struct vq_ifl_desc) * (uint64_t)desc_num + sizeof(uint16_t) +
+		VQ_IFL_ALIGN - 1) & ~(uint64_t)(VQ_IFL_ALIGN - 1);
+}
+
+int hvn_vq_set_inflight(struct hvn_vq *vq, void *region, unsigned int desc_num)
+{
+	if (!vq)
+		return -EINVAL;
+	if (vq->started)
+		return -EBUSY;
+	if (!region) {
+		if (desc_num)
+			return -EINVAL;
+		vq->ifl = NULL;
+		vq->ifl_desc_num = 0;
+		return 0;
+	}
+	/* The counters are 64-bit: the region must be aligned for them. */
+	if (!hvn_vq_inflight_size(desc_num) || ((uintptr_t)region & 7))
+		return -EINVAL;
+	vq->ifl = region;
+	vq->ifl_desc_num = (uint16_t)desc_num;
+	return 0;
+}
+
+static void resubmit_drop(struct hvn_vq *vq)
+{
+	free(vq->resubmit);
+	vq->resubmit = NULL;
+	vq->n_resubmit = 0;
+	vq->next_resubmit = 0;
+}
+
+struct ifl_entry {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int ifl_entry_cmp(const void *a, const void *b)
+{
+	const struct ifl_entry *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->head - (int)y->head;
+}
+
+/*
+ * Make the region agree with the used ring, and resume from it: the chains
+ * in flight, oldest first, and the available index after them.  Called by
+ * start with the rings mapped and used_idx read.  -EBADMSG: the region
+ * says something no backend could have written there.
+ */
+static int ifl_restore(struct hvn_vq *vq)
+{
+	struct vq_ifl *r = vq->ifl;
+	uint16_t n_desc = vq->ifl_desc_num, done, h;
+	struct ifl_entry *list;
+	uint32_t i, count = 0;
+
+	if (vq->size > n_desc)
+		return -EINVAL;
+	if (IFL_LOAD(&r->version) == 0) {
+		/*
+		 * Never used (as GET_INFLIGHT_FD made it): nothing in flight.
+		 * The version goes last, so that a death before it leaves a
+		 * region that is still "never used".
+		 */
+		memset(r->desc, 0, sizeof(r->desc[0]) * n_desc);
+		IFL_STORE(&r->features, vq->features);
+		IFL_STORE(&r->desc_num, n_desc);
+		IFL_STORE(&r->last_batch_head, 0);
+		IFL_STORE(&r->used_idx, vq->used_idx);
+		IFL_BARRIER();
+		IFL_STORE(&r->version, VQ_IFL_VERSION);
+		vq->ifl_counter = 0;
+		vq->ifl_batch_head = 0;
+		return 0;
+	}
+	if (IFL_LOAD(&r->version) != VQ_IFL_VERSION || IFL_LOAD(&r->desc_num) != n_desc)
+		return -EBADMSG;
+
+	/* A batch was published and its flags maybe not all cleared: the
+	 * last `done` heads of the batch list are complete. */
+	done = (uint16_t)(vq->used_idx - IFL_LOAD(&r->used_idx));
+	if (done) {
+		if (done > vq->size)
+			return -EBADMSG;
+		h = IFL_LOAD(&r->last_batch_head);
+		for (i = 0; i < done; i++) {
+			if (h >= vq->size)
+				return -EBADMSG;
+			IFL_STORE(&r->desc[h].inflight, 0);
+			h = IFL_LOAD(&r->desc[h].next);
+		}
+		/* The flags before used_idx: dying here redoes the same. */
+		IFL_BARRIER();
+		IFL_STORE(&r->used_idx, vq->used_idx);
+	}
+
+	for (i = 0; i < n_desc; i++) {
+		uint8_t f = IFL_LOAD(&r->desc[i].inflight);
+
+		if (f > 1 || (f && i >= vq->size))
+			return -EBADMSG;
+		count += f;
+	}
+	vq->ifl_counter = 0;
+	if (count) {
+		list = malloc(sizeof(*list) * count);
+		vq->resubmit = malloc(sizeof(*vq->resubmit) * count);
+		if (!list || !vq->resubmit) {
+			free(list);
+			resubmit_drop(vq);
+			return -ENOMEM;
+		}
+		for (i = 0, h = 0; i < n_desc; i++)
+			if (IFL_LOAD(&r->desc[i].inflight))
+				list[h++] = (struct ifl_entry){ IFL_LOAD(&r->desc[i].counter),
+								(uint16_t)i };
+		qsort(list, count, sizeof(*list), ifl_entry_cmp);
+		for (i = 0; i < count; i++)
+			vq->resubmit[i] = list[i].head;
+		vq->ifl_counter = list[count - 1].counter;
+		vq->n_resubmit = count;
+		free(list);
+	}
+	/* Every chain up to here was popped: completed, or in flight. */
+	vq->last_avail = (uint16_t)(vq->used_idx + count);
+	vq->shadow_avail = vq->last_avail;
+	vq->ifl_batch_head = IFL_LOAD(&r->last_batch_head);
+	vq->recovered = true;
+	return 0;
+}
+
+/* A chain was popped from the available ring: record it (see above). */
+static inline void ifl_popped(struct hvn_vq *vq, uint16_t head)
+{
+	struct vq_ifl_desc *d = &vq->ifl->desc[head];
+
+	IFL_STORE(&d->counter, ++vq->ifl_counter);
+	/* The counter before the flag: a flag with an older counter would
+	 * resubmit this chain out of order. */
+	IFL_BARRIER();
+	IFL_STORE(&d->inflight, 1);
+	/* This flag before any later pop's (ring order) and before the
+	 * push that clears it. */
+	IFL_BARRIER();
+}
+
+/* The batch done[0 .. n) was just published: no longer in flight. */
+static void ifl_retire(struct hvn_vq *vq, const struct hvn_vq_done *done, unsigned int n)
+{
+	unsigned int i;
+
+	/* After the used->idx store: cleared before it, a death in between
+	 * would lose the chain. */
+	IFL_BARRIER();
+	for (i = 0; i < n; i++)
+		IFL_STORE(&vq->ifl->desc[done[i].head].inflight, 0);
+	/* used_idx last: until it moves, the next start walks the batch. */
+	IFL_BARRIER();
+	IFL_STORE(&vq->ifl->used_idx, vq->used_idx);
+}
+
 int hvn_vq_new(struct hvn_mem *mem, struct hvn_vq **vqp)
 {
 	struct hvn_vq *vq;
@@ -299,6 +515,7 @@ void hvn_vq_free(struct hvn_vq *vq)
 			mem_table_put(vq->inflight[i]);
 	mem_table_put(vq->mt);
 	free(vq->inflight);
+	free(vq->resubmit);
 	free(vq);
 }
 
@@ -416,6 +633,15 @@ int hvn_vq_start(struct hvn_vq *vq)
 	vq->shadow_avail = vq->last_avail;
 	/* Carry on from where the previous device (or reset) left the used ring. */
 	vq->used_idx = le16toh(GUEST_LOAD(&vq->used->idx));
+	resubmit_drop(vq);
+	vq->recovered = false;
+	if (vq->ifl) {
+		ret = ifl_restore(vq);
+		if (ret) {
+			vq_unmap_rings(vq);
+			return ret;
+		}
+	}
 	vq->signalled_valid = false;
 	vq->hint = 0;
 	vq->started = true;
@@ -434,6 +660,9 @@ int hvn_vq_stop(struct hvn_vq *vq)
 	 */
 	vq->started = false;
 	vq_unmap_rings(vq);
+	/* Chains not handed out again stay in flight in the region: the
+	 * next start on it hands them out. */
+	resubmit_drop(vq);
 	return 0;
 }
 
@@ -461,6 +690,23 @@ int hvn_vq_pop_batch(struct hvn_vq *vq, struct hvn_vq_req *reqs, unsigned int co
 	while (n < count) {
 		uint16_t head;
 
+		if (unlikely(vq->n_resubmit)) {
+			/* A previous backend's chains go first, oldest first. */
+			head = vq->resubmit[vq->next_resubmit];
+			ret = vq_walk(vq, head, &reqs[n]);
+			if (ret < 0) {
+				if (ret != -ENOBUFS)
+					vq_break(vq, ret);
+				return n ? (int)n : ret;
+			}
+			vq->inflight[head] = vq->mt;
+			vq->n_inflight++;
+			vq->cur_inflight++;
+			if (++vq->next_resubmit == vq->n_resubmit)
+				resubmit_drop(vq);
+			n++;
+			continue;
+		}
 		if (vq->last_avail == vq->shadow_avail) {
 			/*
 			 * Acquire: the ring entries and descriptors read below
@@ -485,6 +731,8 @@ int hvn_vq_pop_batch(struct hvn_vq *vq, struct hvn_vq_req *reqs, unsigned int co
 			vq_break(vq, -ERANGE);
 			break;
 		}
+		/* In flight, resubmitted ones included: they were all
+		 * handed out before any new entry is looked at. */
 		if (unlikely(vq->inflight[head] != NULL)) {
 			vq_break(vq, -EALREADY);
 			break;
@@ -496,6 +744,8 @@ int hvn_vq_pop_batch(struct hvn_vq *vq, struct hvn_vq_req *reqs, unsigned int co
 			/* Requests popped so far are good; the error comes next call. */
 			return n ? (int)n : ret;
 		}
+		if (vq->ifl)
+			ifl_popped(vq, head);
 		vq->inflight[head] = vq->mt;
 		vq->n_inflight++;
 		vq->cur_inflight++;
@@ -533,6 +783,11 @@ static inline int vq_fill(struct hvn_vq *vq, uint16_t head, uint32_t len)
 	e = &vq->used->ring[vq->used_idx & vq->mask];
 	GUEST_STORE(&e->id, htole32(head));
 	GUEST_STORE(&e->len, htole32(len));
+	if (vq->ifl) {
+		/* The batch list, published with the used elements. */
+		IFL_STORE(&vq->ifl->desc[head].next, vq->ifl_batch_head);
+		vq->ifl_batch_head = head;
+	}
 	vq->used_idx++;
 	return 1;
 }
@@ -542,7 +797,9 @@ static inline void vq_flush(struct hvn_vq *vq)
 	/*
 	 * Release: the used elements written above become visible before the
 	 * index that publishes them (pairs with the driver's read barrier
-	 * between loading used->idx and reading the elements).
+	 * between loading used->idx and reading the elements).  It also
+	 * keeps the compiler from sinking the inflight region's batch list
+	 * below the index, which the next backend relies on.
 	 */
 	__atomic_store_n(&vq->used->idx, htole16(vq->used_idx), __ATOMIC_RELEASE);
 }
@@ -564,8 +821,15 @@ int hvn_vq_push_batch(struct hvn_vq *vq, const struct hvn_vq_done *done, unsigne
 		written += r;
 	}
 	/* One index update for the whole batch: the driver sees all or none. */
-	if (written && vq->started && !vq->error)
+	if (written && vq->started && !vq->error) {
+		if (vq->ifl)
+			IFL_STORE(&vq->ifl->last_batch_head, vq->ifl_batch_head);
 		vq_flush(vq);
+		/* Every element up to i was written (written == i): the
+		 * queue's state cannot change within the loop. */
+		if (vq->ifl)
+			ifl_retire(vq, done, (unsigned int)written);
+	}
 	return ret;
 }
 
@@ -672,5 +936,10 @@ int hvn_vq_get_state(const struct hvn_vq *vq, struct hvn_vq_state *st)
 		st->flags |= HVN_VQ_STATE_STARTED;
 	if (vq->started && vq->notify_on)
 		st->flags |= HVN_VQ_STATE_NOTIFY;
+	if (vq->ifl)
+		st->flags |= HVN_VQ_STATE_INFLIGHT;
+	if (vq->recovered)
+		st->flags |= HVN_VQ_STATE_RECOVERED;
+	st->resubmit = vq->n_resubmit - vq->next_resubmit;
 	return 0;
 }

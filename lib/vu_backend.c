@@ -21,13 +21,25 @@
  *  - GET_VRING_BASE answers only after the queue stopped, with the index
  *    the ring stopped at, and drops the queue's kick and call eventfds, as
  *    the frontend sends new ones before it starts the queue again.
+ *  - With INFLIGHT_SHMFD (HVN_VU_BACKEND_F_INFLIGHT), GET_INFLIGHT_FD makes
+ *    a zeroed, sealed memfd for the frontend to keep, and SET_INFLIGHT_FD
+ *    maps the region the frontend hands back (on every connection, before
+ *    the queues start); each queue then tracks its requests in its part
+ *    of it, and one started on a part that was in use (we are a new
+ *    process after one that died) resubmits what was in flight and
+ *    resumes the ring from the region, not from SET_VRING_BASE: a
+ *    frontend that lost its backend cannot know the index, and QEMU sends
+ *    the used index then.
  */
+#define _GNU_SOURCE	/* memfd_create, F_ADD_SEALS */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +77,12 @@ struct hvn_vu_backend {
 	uint64_t acked;
 	uint64_t protocol_offered;	/* PROTOCOL_OFFERED, less CONFIG without a config space */
 	uint64_t protocol;		/* acked protocol features */
+	/* The inflight region of SET_INFLIGHT_FD; ifl_map NULL: none. */
+	void *ifl_map;
+	size_t ifl_map_len;
+	unsigned char *ifl_base;	/* queue 0's part, within ifl_map */
+	uint64_t ifl_queue_bytes;	/* each queue's part */
+	unsigned int ifl_queues, ifl_queue_size;
 	bool owner;			/* SET_OWNER came */
 	struct vu_queue *queues;
 	struct vu_reader rd;
@@ -111,7 +129,8 @@ int hvn_vu_backend_new(const struct hvn_vu_backend_config *cfg, struct hvn_vu_ba
 	*bp = NULL;
 	if (!cfg || !cfg->ops || !cfg->host || !cfg->host->queue_start || !cfg->host->queue_stop ||
 	    cfg->num_queues == 0 || cfg->num_queues > VU_VRING_IDX_MASK + 1 ||
-	    (cfg->ops->max_queues && cfg->num_queues > cfg->ops->max_queues))
+	    (cfg->ops->max_queues && cfg->num_queues > cfg->ops->max_queues) ||
+	    (cfg->flags & ~HVN_VU_BACKEND_F_INFLIGHT) || cfg->reserved)
 		return -EINVAL;
 	b = calloc(1, sizeof(*b));
 	if (!b)
@@ -141,9 +160,26 @@ int hvn_vu_backend_new(const struct hvn_vu_backend_config *cfg, struct hvn_vu_ba
 	b->protocol_offered = PROTOCOL_OFFERED;
 	if (!cfg->ops->config_size)
 		b->protocol_offered &= ~(UINT64_C(1) << VU_PROTOCOL_F_CONFIG);
+	if (cfg->flags & HVN_VU_BACKEND_F_INFLIGHT)
+		b->protocol_offered |= UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD;
 	vu_reader_init(&b->rd);
 	*bp = b;
 	return 0;
+}
+
+/* Forget the inflight region; the queues are stopped. */
+static void inflight_unmap(struct hvn_vu_backend *b)
+{
+	unsigned int i;
+
+	if (!b->ifl_map)
+		return;
+	for (i = 0; i < b->cfg.num_queues; i++)
+		if (b->queues[i].vq)
+			hvn_vq_set_inflight(b->queues[i].vq, NULL, 0);
+	munmap(b->ifl_map, b->ifl_map_len);
+	b->ifl_map = NULL;
+	b->ifl_base = NULL;
 }
 
 void hvn_vu_backend_free(struct hvn_vu_backend *b)
@@ -156,10 +192,12 @@ void hvn_vu_backend_free(struct hvn_vu_backend *b)
 		struct vu_queue *q = &b->queues[i];
 
 		hvn_vq_free(q->vq);
+		q->vq = NULL;
 		close_fd(&q->kick_fd);
 		close_fd(&q->call_fd);
 		close_fd(&q->err_fd);
 	}
+	inflight_unmap(b);
 	vu_msg_close_fds(&b->rd.msg);	/* a waiting or partial message's */
 	hvn_mem_free(b->mem);
 	free(b->queues);
@@ -191,7 +229,21 @@ static int queue_start(struct hvn_vu_backend *b, unsigned int idx)
 		r = hvn_vq_set_base(q->vq, q->base);
 	if (r < 0)
 		return fail(b, r, "queue %u: bad ring parameters: %s", idx, strerror(-r));
+	/* A queue the region does not cover runs untracked. */
+	if (b->ifl_map && idx < b->ifl_queues) {
+		if (q->num > b->ifl_queue_size)
+			return fail(b, -EINVAL, "queue %u: a ring of %u entries, but the inflight "
+				    "region tracks %u", idx, q->num, b->ifl_queue_size);
+		r = hvn_vq_set_inflight(q->vq, b->ifl_base + idx * b->ifl_queue_bytes,
+					b->ifl_queue_size);
+	} else {
+		r = hvn_vq_set_inflight(q->vq, NULL, 0);
+	}
+	if (r < 0)
+		return fail(b, r, "queue %u: inflight region: %s", idx, strerror(-r));
 	r = hvn_vq_start(q->vq);
+	if (r == -EBADMSG)
+		return fail(b, r, "queue %u: the inflight region holds what no backend writes", idx);
 	if (r < 0)
 		return fail(b, r, "queue %u: rings not in guest memory: %s", idx, strerror(-r));
 
@@ -279,8 +331,8 @@ static void queue_reset(struct vu_queue *q)
 
 /* ---- messages ---- */
 
-static int reply(struct hvn_vu_backend *b, int sock, const struct vu_msg *req,
-		 const void *payload, uint32_t size)
+static int reply_fds(struct hvn_vu_backend *b, int sock, const struct vu_msg *req,
+		     const void *payload, uint32_t size, const int *fds, unsigned int nfds)
 {
 	struct vu_msg m;
 	int r;
@@ -290,11 +342,19 @@ static int reply(struct hvn_vu_backend *b, int sock, const struct vu_msg *req,
 	m.hdr.flags = VU_VERSION | VU_FLAG_REPLY;
 	m.hdr.size = size;
 	memcpy(&m.payload, payload, size);
-	m.nfds = 0;
+	m.nfds = nfds;
+	if (nfds)
+		memcpy(m.fds, fds, nfds * sizeof(*fds));
 	r = vu_msg_send(sock, &m);
 	if (r < 0)
 		return fail(b, r, "reply to %s: %s", vu_request_name(req->hdr.request), strerror(-r));
 	return 0;
+}
+
+static int reply(struct hvn_vu_backend *b, int sock, const struct vu_msg *req,
+		 const void *payload, uint32_t size)
+{
+	return reply_fds(b, sock, req, payload, size, NULL, 0);
 }
 
 static int reply_u64(struct hvn_vu_backend *b, int sock, const struct vu_msg *req, uint64_t v)
@@ -363,6 +423,7 @@ static int stop_before(struct hvn_vu_backend *b, const struct vu_msg *m)
 	case VU_SET_FEATURES:
 	case VU_RESET_OWNER:
 	case VU_RESET_DEVICE:
+	case VU_SET_INFLIGHT_FD:	/* the queues point into the region */
 		for (i = 0; i < b->cfg.num_queues && r >= 0; i++)
 			if (b->queues[i].state == Q_RUNNING)
 				r = queue_stop(b, i);
@@ -514,6 +575,88 @@ static bool is_eventfd(int fd)
 	       !S_ISSOCK(st.st_mode) && !S_ISLNK(st.st_mode);
 }
 
+/* The region's geometry, as GET_ and SET_INFLIGHT_FD give it; 0 if impossible. */
+static uint64_t inflight_bytes(struct hvn_vu_backend *b, const struct vu_inflight *in)
+{
+	uint64_t per = hvn_vq_inflight_size(in->queue_size);
+
+	if (in->num_queues == 0 || in->num_queues > b->cfg.num_queues || !per)
+		return 0;
+	return per * in->num_queues;
+}
+
+static int get_inflight_fd(struct hvn_vu_backend *b, int sock, const struct vu_msg *m)
+{
+	struct vu_inflight out = m->payload.inflight;
+	uint64_t size = inflight_bytes(b, &out);
+	int fd, r;
+
+	if (!size)
+		return fail(b, -EINVAL, "GET_INFLIGHT_FD: %u queues of %u entries (the device has "
+			    "%u queues, a ring at most %u entries)", out.num_queues, out.queue_size,
+			    b->cfg.num_queues, HVN_VQ_MAX_SIZE);
+	/*
+	 * Zeroed, so "never used" (version 0).  Sealed against resizing:
+	 * whoever holds it (the frontend keeps it) cannot shrink it under a
+	 * backend that maps it, which would die of SIGBUS.
+	 */
+	fd = memfd_create("hvnotify-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd >= 0 && (ftruncate(fd, (off_t)size) < 0 ||
+			fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	out.mmap_offset = 0;
+	if (fd < 0) {
+		/* mmap_size 0 is how the protocol says "no region": the
+		 * frontend goes on without (QEMU does). */
+		out.mmap_size = 0;
+		return reply(b, sock, m, &out, sizeof(out));
+	}
+	out.mmap_size = size;
+	r = reply_fds(b, sock, m, &out, sizeof(out), &fd, 1);
+	close(fd);	/* the frontend has its copy */
+	return r;
+}
+
+static int set_inflight_fd(struct hvn_vu_backend *b, const struct vu_msg *m)
+{
+	const struct vu_inflight *in = &m->payload.inflight;
+	uint64_t need = inflight_bytes(b, in), page = (uint64_t)sysconf(_SC_PAGESIZE), delta;
+	struct stat st;
+	void *p;
+
+	if (!need)
+		return fail(b, -EINVAL, "SET_INFLIGHT_FD: %u queues of %u entries (the device has "
+			    "%u queues, a ring at most %u entries)", in->num_queues, in->queue_size,
+			    b->cfg.num_queues, HVN_VQ_MAX_SIZE);
+	if (in->mmap_size < need || (in->mmap_offset & 7) ||
+	    in->mmap_offset > UINT64_MAX - need)
+		return fail(b, -EINVAL, "SET_INFLIGHT_FD: %llu bytes at offset %llu for %u queues "
+			    "of %u entries, which need %llu (8-byte aligned)",
+			    (unsigned long long)in->mmap_size, (unsigned long long)in->mmap_offset,
+			    in->num_queues, in->queue_size, (unsigned long long)need);
+	/* A shared mapping past the end of its file raises SIGBUS. */
+	if (fstat(m->fds[0], &st) < 0)
+		return fail(b, -errno, "SET_INFLIGHT_FD: %s", strerror(errno));
+	if (S_ISREG(st.st_mode) && in->mmap_offset + need > (uint64_t)st.st_size)
+		return fail(b, -EINVAL, "SET_INFLIGHT_FD: the file has %lld bytes, the region ends at %llu",
+			    (long long)st.st_size, (unsigned long long)(in->mmap_offset + need));
+	delta = in->mmap_offset % page;
+	p = mmap(NULL, (size_t)(need + delta), PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0],
+		 (off_t)(in->mmap_offset - delta));
+	if (p == MAP_FAILED)
+		return fail(b, -errno, "SET_INFLIGHT_FD: mmap: %s", strerror(errno));
+	inflight_unmap(b);
+	b->ifl_map = p;
+	b->ifl_map_len = (size_t)(need + delta);
+	b->ifl_base = (unsigned char *)p + delta;
+	b->ifl_queue_bytes = hvn_vq_inflight_size(in->queue_size);
+	b->ifl_queues = in->num_queues;
+	b->ifl_queue_size = in->queue_size;
+	return 0;	/* the message's fd is closed: the mapping keeps the file */
+}
+
 /* Keep the message's one descriptor (or none) as *slot. */
 static void take_fd(struct vu_msg *m, int *slot)
 {
@@ -564,6 +707,9 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		for (i = 0; i < b->cfg.num_queues; i++)
 			queue_reset(&b->queues[i]);
 		b->acked = 0;
+		/* What was in flight died with the reset; a frontend that
+		 * tracks requests sends a new region before it starts again. */
+		inflight_unmap(b);
 		return 0;
 	}
 	case VU_GET_QUEUE_NUM:
@@ -580,6 +726,10 @@ static int apply(struct hvn_vu_backend *b, int sock, struct vu_msg *m)
 		return get_config(b, sock, m);
 	case VU_SET_CONFIG:
 		return set_config(b, m);
+	case VU_GET_INFLIGHT_FD:
+		return get_inflight_fd(b, sock, m);
+	case VU_SET_INFLIGHT_FD:
+		return set_inflight_fd(b, m);
 	case VU_SET_VRING_NUM: {
 		uint32_t num = m->payload.state.num;
 
@@ -648,7 +798,7 @@ static bool has_own_reply(uint32_t req)
 {
 	return req == VU_GET_FEATURES || req == VU_GET_PROTOCOL_FEATURES ||
 	       req == VU_GET_QUEUE_NUM || req == VU_GET_MAX_MEM_SLOTS ||
-	       req == VU_GET_VRING_BASE || req == VU_GET_CONFIG;
+	       req == VU_GET_VRING_BASE || req == VU_GET_CONFIG || req == VU_GET_INFLIGHT_FD;
 }
 
 /* Is the message allowed now?  0, or -EPROTO with the reason recorded. */
@@ -677,6 +827,9 @@ static int check_state(struct hvn_vu_backend *b, const struct vu_msg *m)
 	else if (req == VU_RESET_DEVICE &&
 		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE)))
 		need = "the RESET_DEVICE protocol feature";
+	else if ((req == VU_GET_INFLIGHT_FD || req == VU_SET_INFLIGHT_FD) &&
+		 !(b->protocol & (UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD)))
+		need = "the INFLIGHT_SHMFD protocol feature";
 	if (need)
 		return fail(b, -EPROTO, "%s before %s", vu_request_name(req), need);
 	return 0;

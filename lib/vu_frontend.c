@@ -40,13 +40,18 @@ _Static_assert(HVN_VU_PROTOCOL_F_CONFIG == UINT64_C(1) << VU_PROTOCOL_F_CONFIG, 
 _Static_assert(HVN_VU_PROTOCOL_F_RESET_DEVICE == UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE, "bit");
 _Static_assert(HVN_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS ==
 	       UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS, "bit");
+_Static_assert(HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD == UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD,
+	       "bit");
+_Static_assert(sizeof(struct vu_inflight) == 24, "VhostUserInflight");
 _Static_assert(sizeof(struct vu_mem_region) == 32, "VhostUserMemoryRegion");
 _Static_assert(sizeof(struct vu_vring_addr) == 40, "vhost_vring_addr");
 
-/* Protocol features this file implements, so may negotiate. */
+/* Protocol features this file implements, so may negotiate; INFLIGHT_SHMFD
+ * only when the caller asks (it must then send a region). */
 #define IMPLEMENTED (HVN_VU_PROTOCOL_F_MQ | HVN_VU_PROTOCOL_F_REPLY_ACK | \
 		     HVN_VU_PROTOCOL_F_CONFIG | HVN_VU_PROTOCOL_F_RESET_DEVICE | \
 		     HVN_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+#define FRONTEND_FLAGS HVN_VU_FRONTEND_F_INFLIGHT
 
 /* A region as the backend was told it, and which file it came from. */
 struct fe_region {
@@ -66,6 +71,7 @@ struct hvn_vu_frontend {
 	uint64_t protocol;	/* negotiated */
 	uint32_t queues;
 	uint32_t max_regions;
+	uint64_t extra_protocol;	/* features the caller opted into */
 	unsigned int nregions;
 	struct fe_region *regions;	/* [max_regions]: the backend's table */
 	struct vu_reader rd;		/* the reply being read */
@@ -139,9 +145,11 @@ static int fe_send(struct hvn_vu_frontend *fe, const struct vu_msg *m)
 
 /*
  * Wait for the reply to request and check its header.  *reply points into
- * fe->rd and is valid until the next request.
+ * fe->rd and is valid until the next request.  A reply may carry at most
+ * max_fds descriptors; the caller takes them out of (*reply)->fds.
  */
-static int fe_recv(struct hvn_vu_frontend *fe, uint32_t request, const struct vu_msg **reply)
+static int fe_recv_fds(struct hvn_vu_frontend *fe, uint32_t request, const struct vu_msg **reply,
+		       unsigned int max_fds)
 {
 	int64_t deadline = now_ms() + fe->timeout_ms;
 	struct vu_msg *m = &fe->rd.msg;
@@ -163,16 +171,24 @@ static int fe_recv(struct hvn_vu_frontend *fe, uint32_t request, const struct vu
 		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
 			return broken(fe, -errno);
 	}
-	/* No reply we ask for carries descriptors; never keep one we did not expect. */
-	if (m->nfds) {
+	/* Never keep a descriptor we did not expect. */
+	if (m->nfds > max_fds) {
 		vu_msg_close_fds(m);
 		return broken(fe, -EPROTO);
 	}
 	/* QEMU's rule too: exactly version 1 and REPLY, nothing else. */
-	if (m->hdr.flags != (VU_VERSION | VU_FLAG_REPLY) || m->hdr.request != request)
+	if (m->hdr.flags != (VU_VERSION | VU_FLAG_REPLY) || m->hdr.request != request) {
+		vu_msg_close_fds(m);
 		return broken(fe, -EPROTO);
+	}
 	*reply = m;
 	return 0;
+}
+
+/* Almost every reply carries no descriptor. */
+static int fe_recv(struct hvn_vu_frontend *fe, uint32_t request, const struct vu_msg **reply)
+{
+	return fe_recv_fds(fe, request, reply, 0);
 }
 
 /* A request with a reply of its own, of exactly size bytes. */
@@ -258,7 +274,7 @@ static int fe_handshake(struct hvn_vu_frontend *fe, uint64_t disable)
 		r = fe_get_u64(fe, VU_GET_PROTOCOL_FEATURES, &fe->protocol_offered);
 		if (r)
 			return r;
-		p = fe->protocol_offered & IMPLEMENTED & ~disable;
+		p = fe->protocol_offered & (IMPLEMENTED | fe->extra_protocol) & ~disable;
 		/*
 		 * Memory slots only with acknowledgements: the caller may
 		 * unmap a removed region once we return, so we must know the
@@ -308,7 +324,8 @@ static int check_opts(const struct hvn_vu_frontend_opts *opts)
 {
 	if (!opts)
 		return 0;
-	if (opts->flags || opts->reserved[0] || opts->reserved[1] || opts->timeout_ms > INT32_MAX)
+	if ((opts->flags & ~FRONTEND_FLAGS) || opts->reserved[0] || opts->reserved[1] ||
+	    opts->timeout_ms > INT32_MAX)
 		return -EINVAL;
 	return 0;
 }
@@ -324,6 +341,8 @@ static int fe_new(struct hvn_vu_frontend **fep, int fd, const struct hvn_vu_fron
 		return -ENOMEM;
 	fe->sock = fd;
 	fe->timeout_ms = opts && opts->timeout_ms ? (int)opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	if (opts && (opts->flags & HVN_VU_FRONTEND_F_INFLIGHT))
+		fe->extra_protocol |= HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD;
 	/*
 	 * Sends block (a backend must read what it is sent), but not for
 	 * ever: a backend that stops reading fills the socket buffer.
@@ -790,4 +809,72 @@ int hvn_vu_frontend_reset(struct hvn_vu_frontend *fe)
 	if (r == 0)
 		fe->features_set = false;	/* the device starts over: features first */
 	return r;
+}
+
+int hvn_vu_frontend_get_inflight(struct hvn_vu_frontend *fe, unsigned int num_queues,
+				 unsigned int queue_size, struct hvn_vu_inflight *inflight)
+{
+	const struct vu_msg *reply;
+	struct vu_msg m;
+	struct stat st;
+	int fd, r;
+
+	if (!fe || !inflight || num_queues == 0 || num_queues > UINT16_MAX || queue_size == 0 ||
+	    queue_size > UINT16_MAX)
+		return -EINVAL;
+	if (!(fe->protocol & HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD))
+		return -EOPNOTSUPP;
+	msg_init(&m, VU_GET_INFLIGHT_FD, sizeof(struct vu_inflight));
+	m.payload.inflight.num_queues = (uint16_t)num_queues;
+	m.payload.inflight.queue_size = (uint16_t)queue_size;
+	r = fe_send(fe, &m);
+	if (r == 0)
+		r = fe_recv_fds(fe, VU_GET_INFLIGHT_FD, &reply, 1);
+	if (r)
+		return r;
+	m = *reply;	/* its fds are ours now: fe->rd is reused */
+	/* A region comes with its fd, "none" (mmap_size 0) without. */
+	if (m.hdr.size != sizeof(struct vu_inflight) ||
+	    m.nfds != (m.payload.inflight.mmap_size ? 1u : 0u)) {
+		vu_msg_close_fds(&m);
+		return broken(fe, -EPROTO);
+	}
+	if (!m.payload.inflight.mmap_size)
+		return -EOPNOTSUPP;	/* the backend could not make one */
+	fd = m.fds[0];
+	/* The VMM will map it: a file shorter than the region would be SIGBUS. */
+	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) &&
+	    (m.payload.inflight.mmap_offset > UINT64_MAX - m.payload.inflight.mmap_size ||
+	     m.payload.inflight.mmap_offset + m.payload.inflight.mmap_size > (uint64_t)st.st_size))) {
+		close(fd);
+		return -EPROTO;
+	}
+	memset(inflight, 0, sizeof(*inflight));
+	inflight->fd = fd;
+	inflight->mmap_size = m.payload.inflight.mmap_size;
+	inflight->mmap_offset = m.payload.inflight.mmap_offset;
+	inflight->num_queues = (uint16_t)num_queues;
+	inflight->queue_size = (uint16_t)queue_size;
+	return 0;
+}
+
+int hvn_vu_frontend_set_inflight(struct hvn_vu_frontend *fe, const struct hvn_vu_inflight *inflight)
+{
+	struct vu_msg m;
+
+	if (!fe || !inflight || inflight->reserved0 || inflight->reserved1 ||
+	    inflight->mmap_size == 0 || inflight->num_queues == 0 || inflight->queue_size == 0)
+		return -EINVAL;
+	if (check_fd(inflight->fd, false))
+		return -EBADF;
+	if (!(fe->protocol & HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD))
+		return -EOPNOTSUPP;
+	msg_init(&m, VU_SET_INFLIGHT_FD, sizeof(struct vu_inflight));
+	m.payload.inflight.mmap_size = inflight->mmap_size;
+	m.payload.inflight.mmap_offset = inflight->mmap_offset;
+	m.payload.inflight.num_queues = inflight->num_queues;
+	m.payload.inflight.queue_size = inflight->queue_size;
+	m.fds[0] = inflight->fd;
+	m.nfds = 1;
+	return fe_request(fe, &m);
 }

@@ -376,10 +376,13 @@ static void check_blk0_offer(struct hvn_vu_frontend *fe)
 	CHECK(info.features == BLK0_F, "blk0 offers VERSION_1 EVENT_IDX INDIRECT_DESC FLUSH MQ "
 	      "DISCARD WRITE_ZEROES CONFIG_WCE SEG_MAX BLK_SIZE PROTOCOL_FEATURES: %#llx (want %#llx)",
 	      (unsigned long long)info.features, (unsigned long long)BLK0_F);
-	CHECK(info.protocol_offered == PROTOCOL_F && info.protocol_features == PROTOCOL_F,
-	      "protocol features MQ REPLY_ACK CONFIG CONFIGURE_MEM_SLOTS RESET_DEVICE offered "
-	      "(%#llx) and negotiated (%#llx)", (unsigned long long)info.protocol_offered,
-	      (unsigned long long)info.protocol_features);
+	/* INFLIGHT_SHMFD is offered for a disk, but this frontend does not ask
+	 * for it (hvn_vu_frontend_connect negotiates it only when told to). */
+	CHECK(info.protocol_offered == (PROTOCOL_F | HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD) &&
+	      info.protocol_features == PROTOCOL_F,
+	      "protocol features MQ REPLY_ACK CONFIG CONFIGURE_MEM_SLOTS RESET_DEVICE and "
+	      "INFLIGHT_SHMFD offered (%#llx); all but INFLIGHT_SHMFD negotiated (%#llx)",
+	      (unsigned long long)info.protocol_offered, (unsigned long long)info.protocol_features);
 	CHECK(info.queues == 2, "GET_QUEUE_NUM: %u", info.queues);
 	CHECK(info.max_mem_regions == HVN_MEM_MAX_REGIONS, "GET_MAX_MEM_SLOTS: %u (what a region "
 	      "table holds)", info.max_mem_regions);

@@ -6,7 +6,9 @@
  * publication and at most one call per batch, a batch limit that still
  * serves everything, a request that was there before the start, a stop
  * that waits for the I/O in flight, a request the device aborts (nothing
- * more reaches the ring), and a guest that breaks the queue.
+ * more reaches the ring), a guest that breaks the queue, and a queue whose
+ * previous host died with requests in flight (inflight tracking): the
+ * device gets all of them at the start.
  * On io_uring by default, or the engine of HVN_TEST_ENGINE
  * (tests/dev-queue-epoll.sh, tests/dev-queue-nouring.sh).
  */
@@ -200,6 +202,82 @@ static int broken_err;
 static void on_broken(struct hvn_dev_queue *q, int e, void *arg)
 {
 	broken_err = e;
+}
+
+/*
+ * A host dies with ten requests held by the device (its loop, queue and
+ * virtqueue simply vanish); a new host starts a queue on the same ring
+ * and inflight region.  The device gets all ten inside the start, though
+ * the batch is 4, the guest is called once at once (it may be waiting for
+ * completions the dead host published), and each completes exactly once.
+ */
+static void test_recovery(struct test_dev *dev, struct hvn_dev_queue_config *cfg)
+{
+	uint64_t rsize = hvn_vq_inflight_size(64);
+	struct hvn_dev_queue_stats st;
+	struct hvn_vq_addr addr;
+	struct hvn_dev_queue *q;
+	struct hvn_loop *loop1;
+	struct hvn_vq *vq;
+	int i, got, bad = 0;
+	void *region;
+
+	region = mmap(NULL, rsize, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	REQUIRE(region != MAP_FAILED, "inflight region");
+	env_setup(&env, 64, HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX, ENV_NO_START);
+	REQUIRE(hvn_vq_set_inflight(env.vq, region, 64) == 0, "set_inflight");
+	REQUIRE(hvn_loop_new(128, &loop1) == 0, "the first host's loop");
+	cfg->vq = env.vq;
+	dev->hold = 1;
+	dev->nheld = 0;
+	REQUIRE(hvn_dev_queue_start(loop1, cfg, &q) == 0, "the first host's queue");
+	for (i = 0; i < 10; i++)
+		REQUIRE(add_req((unsigned int)i, 0, 16) >= 0, "add %d", i);
+	kick_if_needed();
+	for (i = 0; i < 20 && dev->nheld < 10; i++)
+		hvn_loop_run(loop1, 10);
+	REQUIRE(dev->nheld == 10, "the first host's device holds 10 requests");
+	/* It dies: nothing of it is stopped, pushed or told. */
+	hvn_loop_free(loop1);
+	hvn_dev_queue_free(q);
+	hvn_vq_free(env.vq);
+	env.vq = NULL;
+	dev->nheld = 0;
+	efd_take(call);
+
+	REQUIRE(hvn_vq_new(env.mem, &vq) == 0 && hvn_vq_set_size(vq, 64) == 0 &&
+		hvn_vq_set_features(vq, env.features) == 0, "the second host's virtqueue");
+	vrd_addr(&env.d, false, &addr);
+	REQUIRE(hvn_vq_set_addr(vq, &addr) == 0, "addr");
+	REQUIRE(hvn_vq_set_base(vq, 0) == 0, "base: the used index, as QEMU sends after a crash");
+	REQUIRE(hvn_vq_set_inflight(vq, region, 64) == 0, "the same region");
+	cfg->vq = vq;
+	REQUIRE(hvn_dev_queue_start(loop, cfg, &q) == 0, "the second host's queue");
+	CHECK(dev->nheld == 10, "all 10 requests in flight went to the device inside the start, "
+	      "with a batch of %u (%d)", cfg->batch, dev->nheld);
+	hvn_loop_run(loop, 0);
+	CHECK(efd_take(call) == 1, "and the guest was called once, before anything completed");
+	for (i = 0; i < dev->nheld; i++) {
+		struct test_req *t = dev->held[i]->priv;
+
+		hvn_dev_req_done(dev->held[i], t->written);
+	}
+	dev->nheld = 0;
+	got = reap(10, &bad);
+	CHECK(got == 10 && bad == 0, "each completed once, with its answer (%d, %d bad)", got, bad);
+	for (i = 0; i < 10; i++)
+		hvn_loop_run(loop, 5);
+	CHECK(vrd_get_used(&env.d, NULL, NULL, NULL) == 0, "and nothing more came back");
+	hvn_dev_queue_stats(q, &st);
+	CHECK(st.requests == 10 && st.completions == 10, "counters: 10 requests, 10 completions");
+	stop_calls = 0;
+	REQUIRE(hvn_dev_queue_stop(q, on_stopped, NULL) == 0, "stop");
+	for (i = 0; i < 20 && !stop_calls; i++)
+		hvn_loop_run(loop, 10);
+	hvn_dev_queue_free(q);
+	hvn_vq_free(vq);
+	env_teardown(&env);
+	munmap(region, rsize);
 }
 
 int main(void)
@@ -414,9 +492,12 @@ int main(void)
 		hvn_loop_run(loop, 10);
 	CHECK(stop_calls == 1, "and reports it");
 	hvn_dev_queue_free(q);
+	env_teardown(&env);
+
+	cfg.broken = NULL;
+	test_recovery(&dev, &cfg);
 
 	hvn_loop_free(loop);
-	env_teardown(&env);
 	close(kick); close(call); close(err); close(dev.file);
 	return t_done("dev-queue");
 }

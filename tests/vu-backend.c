@@ -14,9 +14,11 @@
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <hvnotify/vhost_user.h>
@@ -111,10 +113,10 @@ struct conn {
 	int last;		/* what the backend said last */
 };
 
-static void conn_open(struct conn *c)
+static void conn_open_flags(struct conn *c, uint32_t flags)
 {
 	struct hvn_vu_backend_config cfg = {
-		.ops = &fill_ops, .num_queues = NQ, .host = &host,
+		.ops = &fill_ops, .num_queues = NQ, .host = &host, .flags = flags,
 	};
 	int sv[2];
 
@@ -123,6 +125,11 @@ static void conn_open(struct conn *c)
 	c->be = sv[1];
 	REQUIRE(hvn_vu_backend_new(&cfg, &c->b) == 0, "backend");
 	c->last = 0;
+}
+
+static void conn_open(struct conn *c)
+{
+	conn_open_flags(c, 0);
 }
 
 /* Run the backend until it waits for the frontend again (stops reported). */
@@ -483,6 +490,183 @@ static void test_hostile(void)
 		close(e[i]);
 }
 
+/* ---- inflight regions (INFLIGHT_SHMFD) ---- */
+
+/* GET_INFLIGHT_FD: the reply and its one descriptor. */
+static int get_inflight(struct conn *c, uint16_t nq, uint16_t qsize, struct vu_inflight *out)
+{
+	struct vu_inflight in = { .num_queues = nq, .queue_size = qsize };
+	struct vu_reader rd;
+
+	send_msg(c, VU_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	vu_reader_init(&rd);
+	if (vu_msg_read(c->fe, &rd) != 1 || rd.msg.hdr.request != VU_GET_INFLIGHT_FD ||
+	    rd.msg.hdr.size != sizeof(*out) || rd.msg.nfds != 1) {
+		vu_msg_close_fds(&rd.msg);
+		return -1;
+	}
+	memcpy(out, &rd.msg.payload, sizeof(*out));
+	return rd.msg.fds[0];
+}
+
+/* Mappings of the backend's region in this process (the test's own too). */
+static int region_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, "/memfd:hvnotify-inflight") != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void negotiate_inflight(struct conn *c)
+{
+	send_u64(c, VU_SET_PROTOCOL_FEATURES, (UINT64_C(1) << VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+		 (UINT64_C(1) << VU_PROTOCOL_F_REPLY_ACK) |
+		 (UINT64_C(1) << VU_PROTOCOL_F_RESET_DEVICE) |
+		 (UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD), NULL, 0);
+	send_msg(c, VU_SET_OWNER, 0, NULL, 0, NULL, 0);
+	send_u64(c, VU_SET_FEATURES, HVN_VQ_F_VERSION_1 | (UINT64_C(1) << VU_F_PROTOCOL_FEATURES),
+		 NULL, 0);
+}
+
+static void test_inflight(void)
+{
+	uint64_t per = hvn_vq_inflight_size(RING), v;
+	struct vu_inflight inf, bad;
+	struct conn c;
+	int before = open_fds(), fd, r;
+	struct stat st;
+	uint8_t *reg;
+
+	/* Fresh rings: the earlier tests left theirs somewhere in the middle. */
+	for (r = 0; r < NQ; r++) {
+		vrd_free(&drv[r]);
+		REQUIRE(vrd_init(&drv[r], &g, RING, 0x4000 * r, HVN_VQ_F_VERSION_1) == 0, "ring %d", r);
+	}
+	/* Offered only when the host says its device may run a request twice. */
+	conn_open(&c);
+	v = ask_u64(&c, VU_GET_PROTOCOL_FEATURES);
+	CHECK(!(v & (UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD)),
+	      "without HVN_VU_BACKEND_F_INFLIGHT, INFLIGHT_SHMFD is not offered (0x%llx)",
+	      (unsigned long long)v);
+	send_u64(&c, VU_SET_PROTOCOL_FEATURES, UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD, NULL, 0);
+	CHECK(c.last < 0, "and cannot be negotiated: %s", hvn_vu_backend_strerror(c.b));
+	conn_close(&c);
+
+	conn_open_flags(&c, HVN_VU_BACKEND_F_INFLIGHT);
+	v = ask_u64(&c, VU_GET_PROTOCOL_FEATURES);
+	CHECK(v & (UINT64_C(1) << VU_PROTOCOL_F_INFLIGHT_SHMFD), "with it, INFLIGHT_SHMFD is offered");
+	negotiate_inflight(&c);
+	CHECK(c.last == 0, "and negotiated");
+	fd = get_inflight(&c, NQ, RING, &inf);
+	CHECK(fd >= 0 && inf.mmap_size == NQ * per && inf.mmap_offset == 0 && inf.num_queues == NQ &&
+	      inf.queue_size == RING, "GET_INFLIGHT_FD %d queues of %d: %llu bytes at 0, with an fd",
+	      NQ, RING, (unsigned long long)inf.mmap_size);
+	REQUIRE(fd >= 0 && fstat(fd, &st) == 0, "the region's fd");
+	CHECK((uint64_t)st.st_size == NQ * per, "the file is the region's size (%lld)", (long long)st.st_size);
+	CHECK((fcntl(fd, F_GET_SEALS) & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+	      (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), "and sealed: nobody can shrink it under a backend");
+	reg = mmap(NULL, NQ * per, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	REQUIRE(reg != MAP_FAILED, "the frontend maps it");
+	CHECK(reg[8] == 0 && reg[8 + per] == 0, "never used: version 0 in both queues' parts");
+
+	send_msg(&c, VU_SET_INFLIGHT_FD, 0, &inf, sizeof(inf), &fd, 1);
+	CHECK(c.last == 0 && region_maps() == 2, "SET_INFLIGHT_FD accepted: the backend maps the region");
+	add_regions(&c);
+	setup_queue(&c, 0, 0);
+	send_state(&c, VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(c.last == 0 && running[0], "queue 0 runs");
+	CHECK(*(uint16_t *)(reg + 8) == 1 && *(uint16_t *)(reg + 10) == RING,
+	      "its part of the region is in use: version 1, %d entries", RING);
+	CHECK(*(uint16_t *)(reg + per + 8) == 0, "queue 1's part is untouched");
+	r = do_io(0, 5);
+	CHECK(r == 5 && *(uint16_t *)(reg + 14) == le16toh(drv[0].used->idx),
+	      "5 requests served; the region's used_idx follows the ring (%u)", *(uint16_t *)(reg + 14));
+	for (r = 0, v = 0; r < RING; r++)
+		v += reg[16 + 16 * r];
+	CHECK(v == 0, "and nothing is flagged in flight");
+	/* A new region while the queue runs: it stops first, then moves. */
+	send_msg(&c, VU_SET_INFLIGHT_FD, 0, &inf, sizeof(inf), &fd, 1);
+	CHECK(c.last == 0 && running[0], "SET_INFLIGHT_FD again: the queue stopped, took it, runs again");
+	/* A reset forgets the region: a frontend sends a new one first. */
+	send_msg(&c, VU_RESET_DEVICE, 0, NULL, 0, NULL, 0);
+	CHECK(c.last == 0 && running[0] == NULL && region_maps() == 1,
+	      "RESET_DEVICE stops the queue and unmaps the region");
+	conn_close(&c);
+	munmap(reg, NQ * per);
+
+	/* A ring bigger than the region tracks cannot start. */
+	conn_open_flags(&c, HVN_VU_BACKEND_F_INFLIGHT);
+	negotiate_inflight(&c);
+	bad = inf;
+	bad.queue_size = RING / 2;
+	bad.mmap_size = NQ * hvn_vq_inflight_size(RING / 2);
+	send_msg(&c, VU_SET_INFLIGHT_FD, 0, &bad, sizeof(bad), &fd, 1);
+	add_regions(&c);
+	setup_queue(&c, 0, 0);
+	send_state(&c, VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(c.last < 0 && !running[0], "a ring of %d with a region for %d: refused (%s)", RING,
+	      RING / 2, hvn_vu_backend_strerror(c.b));
+	conn_close(&c);
+	close(fd);
+	CHECK(open_fds() == before, "every descriptor and mapping of the region was let go");
+}
+
+static void test_inflight_refused(void)
+{
+	struct vu_inflight inf = { .num_queues = NQ, .queue_size = RING };
+	int shortf = memfd_create("short", MFD_CLOEXEC), before;
+
+	REQUIRE(shortf >= 0 && ftruncate(shortf, 100) == 0, "a 100-byte memfd");
+	before = open_fds();
+	expect_refused("GET_INFLIGHT_FD without INFLIGHT_SHMFD", VU_GET_INFLIGHT_FD, &inf, sizeof(inf),
+		       NULL, 0, 1);
+	inf.mmap_size = NQ * hvn_vq_inflight_size(RING);
+	expect_refused("SET_INFLIGHT_FD without INFLIGHT_SHMFD", VU_SET_INFLIGHT_FD, &inf, sizeof(inf),
+		       &shortf, 1, 1);
+	CHECK(open_fds() == before, "the fds that came with them are closed");
+	{
+		struct conn c;
+		struct vu_inflight b;
+		struct {
+			const char *what;
+			uint16_t nq, qs;
+			uint64_t size, off;
+		} cases[] = {
+			{ "GET 0 queues", 0, RING, 0, 0 },
+			{ "GET 3 queues of a 2-queue device", 3, RING, 0, 0 },
+			{ "GET rings of 0 entries", NQ, 0, 0, 0 },
+			{ "GET rings of 40000 entries", NQ, 40000, 0, 0 },
+			{ "SET a region smaller than its queues need", NQ, RING, 100, 0 },
+			{ "SET a region past the end of its file", NQ, RING, 2 * 320, 0 },
+			{ "SET a region at an odd offset", NQ, RING, 2 * 320, 3 },
+		};
+		unsigned int k;
+
+		for (k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+			int fds_before = open_fds();
+
+			conn_open_flags(&c, HVN_VU_BACKEND_F_INFLIGHT);
+			negotiate_inflight(&c);
+			b = (struct vu_inflight){ .mmap_size = cases[k].size, .mmap_offset = cases[k].off,
+						  .num_queues = cases[k].nq, .queue_size = cases[k].qs };
+			if (cases[k].what[0] == 'G')
+				send_msg(&c, VU_GET_INFLIGHT_FD, 0, &b, sizeof(b), NULL, 0);
+			else
+				send_msg(&c, VU_SET_INFLIGHT_FD, 0, &b, sizeof(b), &shortf, 1);
+			CHECK(c.last < 0, "%s: refused (%s)", cases[k].what, hvn_vu_backend_strerror(c.b));
+			conn_close(&c);
+			CHECK(open_fds() == fds_before, "  and no descriptor left open");
+		}
+	}
+	close(shortf);
+}
+
 /* Ring addresses outside guest memory: the queue cannot start. */
 static void test_bad_rings(void)
 {
@@ -552,6 +736,8 @@ int main(void)
 	test_hostile();
 	test_bad_rings();
 	test_no_config();
+	test_inflight();
+	test_inflight_refused();
 	for (q = 0; q < NQ; q++) {
 		close(kick[q]);
 		close(call[q]);

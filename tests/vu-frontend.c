@@ -67,6 +67,10 @@ enum bad {
 	STRAY,		/* an extra reply to another request first */
 	TWICE,		/* the reply twice, in one write */
 	DEAF,		/* stop reading (and answering) from then on */
+	IFL_NO_FD,	/* GET_INFLIGHT_FD: a region, without its descriptor */
+	IFL_SHORT,	/* GET_INFLIGHT_FD: a file shorter than the region */
+	IFL_NONE,	/* GET_INFLIGHT_FD: mmap_size 0, "no region" */
+	IFL_NONE_FD,	/* GET_INFLIGHT_FD: mmap_size 0, and a descriptor */
 };
 
 struct rec {
@@ -174,6 +178,12 @@ static uint32_t answer(struct fake *f, const struct vu_msg *m, union vu_payload 
 		p->state.index = m->payload.state.index;
 		p->state.num = BASE_ANSWER;
 		return 8;
+	case VU_GET_INFLIGHT_FD:
+		p->inflight = m->payload.inflight;
+		p->inflight.mmap_size = (uint64_t)m->payload.inflight.num_queues *
+					hvn_vq_inflight_size(m->payload.inflight.queue_size);
+		p->inflight.mmap_offset = 0;
+		return sizeof(p->inflight);
 	case VU_GET_CONFIG: {
 		uint32_t i;
 
@@ -194,6 +204,7 @@ static bool has_reply(const struct vu_msg *m)
 	switch (m->hdr.request) {
 	case VU_GET_FEATURES: case VU_GET_PROTOCOL_FEATURES: case VU_GET_QUEUE_NUM:
 	case VU_GET_MAX_MEM_SLOTS: case VU_GET_VRING_BASE: case VU_GET_CONFIG:
+	case VU_GET_INFLIGHT_FD:
 		return true;
 	default:
 		return (m->hdr.flags & VU_FLAG_NEED_REPLY) != 0;
@@ -209,6 +220,19 @@ static bool fake_handle(struct fake *f, const struct vu_msg *m)
 	uint32_t size = answer(f, m, &p);
 	int efd;
 
+	if (req == VU_GET_INFLIGHT_FD && (req != f->on || f->bad >= IFL_NO_FD)) {
+		/* A region, as a backend makes it: a memfd of its size. */
+		efd = memfd_create("fake-inflight", MFD_CLOEXEC);
+		if (req == f->on && (f->bad == IFL_NONE || f->bad == IFL_NONE_FD))
+			p.inflight.mmap_size = 0;
+		if (ftruncate(efd, (off_t)(req == f->on && f->bad == IFL_SHORT ?
+					   p.inflight.mmap_size / 2 : p.inflight.mmap_size)) < 0)
+			p.inflight.mmap_size = 0;
+		reply(f, req, ok, &p, size, (req == f->on && (f->bad == IFL_NO_FD ||
+				f->bad == IFL_NONE)) ? -1 : efd);
+		close(efd);
+		return true;
+	}
 	if (req != f->on || f->bad == GOOD) {
 		if (has_reply(m))
 			reply(f, req, ok, &p, size, -1);
@@ -276,6 +300,8 @@ static bool fake_handle(struct fake *f, const struct vu_msg *m)
 	}
 	case DEAF:
 		return false;
+	default:
+		break;
 	}
 	return true;
 }
@@ -858,9 +884,94 @@ static void test_deaf_backend(void)
 	finish(&f, fe);
 }
 
+/* INFLIGHT_SHMFD: asked for, sent as QEMU sends it, replies checked. */
+static void test_inflight(void)
+{
+	struct hvn_vu_frontend_opts o = { .flags = HVN_VU_FRONTEND_F_INFLIGHT };
+	struct hvn_vu_frontend_info info;
+	struct hvn_vu_inflight inf = { .fd = -1 }, bad;
+	struct hvn_vu_frontend *fe;
+	struct stat st, st2;
+	struct fake f;
+	int before = open_fds(), r;
+	static const struct {
+		enum bad bad;
+		int expect;
+		bool stays;
+		const char *what;
+	} lies[] = {
+		{ IFL_NO_FD, -EPROTO, false, "a region without its descriptor" },
+		{ IFL_NONE_FD, -EPROTO, false, "no region, with a descriptor" },
+		{ IFL_SHORT, -EPROTO, true, "a file shorter than the region" },
+		{ IFL_NONE, -EOPNOTSUPP, true, "no region (mmap_size 0)" },
+	};
+	unsigned int k;
+
+	/* Offered, but not asked for: never negotiated (a libvhost-user
+	 * backend would then refuse to start queues without a region). */
+	fe = adopt(&f, PF | F_VERSION_1, P_ALL, NULL);
+	REQUIRE(hvn_vu_frontend_info(fe, &info) == 0, "info");
+	CHECK(!(info.protocol_features & HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD),
+	      "INFLIGHT_SHMFD offered but not asked for: not negotiated");
+	CHECK(hvn_vu_frontend_get_inflight(fe, 1, 128, &inf) == -EOPNOTSUPP,
+	      "get_inflight without it -> EOPNOTSUPP");
+	finish(&f, fe);
+
+	fe = adopt(&f, PF | F_VERSION_1, P_ALL, &o);
+	REQUIRE(hvn_vu_frontend_info(fe, &info) == 0, "info");
+	CHECK(info.protocol_features & HVN_VU_PROTOCOL_F_INFLIGHT_SHMFD,
+	      "asked for: INFLIGHT_SHMFD negotiated");
+	CHECK(hvn_vu_frontend_get_inflight(fe, 0, 128, &inf) == -EINVAL &&
+	      hvn_vu_frontend_get_inflight(fe, 2, 0, &inf) == -EINVAL &&
+	      hvn_vu_frontend_get_inflight(fe, 2, 70000, &inf) == -EINVAL &&
+	      hvn_vu_frontend_get_inflight(fe, 2, 64, NULL) == -EINVAL, "get_inflight: bad arguments");
+	f.n = 0;
+	r = hvn_vu_frontend_get_inflight(fe, 2, 64, &inf);
+	CHECK(r == 0 && inf.fd >= 0 && inf.mmap_size == 2 * hvn_vq_inflight_size(64) &&
+	      inf.mmap_offset == 0 && inf.num_queues == 2 && inf.queue_size == 64,
+	      "GET_INFLIGHT_FD 2 queues of 64: %llu bytes, fd %d (%d)",
+	      (unsigned long long)inf.mmap_size, inf.fd, r);
+	CHECK(logged(&f, 0, VU_GET_INFLIGHT_FD, FLAGS) && f.log[0].size == 24 &&
+	      f.log[0].p.inflight.num_queues == 2 && f.log[0].p.inflight.queue_size == 64 &&
+	      f.log[0].nfds == 0, "sent as QEMU sends it: no NEED_REPLY, 24 bytes, no descriptor");
+	REQUIRE(inf.fd >= 0 && fstat(inf.fd, &st) == 0, "the region's fd");
+	bad = inf;
+	bad.reserved0 = 1;
+	CHECK(hvn_vu_frontend_set_inflight(fe, &bad) == -EINVAL, "set_inflight: reserved field");
+	bad = inf;
+	bad.fd = 1000;
+	CHECK(hvn_vu_frontend_set_inflight(fe, &bad) == -EBADF, "set_inflight: bad fd");
+	f.n = 0;
+	CHECK(hvn_vu_frontend_set_inflight(fe, &inf) == 0, "SET_INFLIGHT_FD");
+	CHECK(logged(&f, 0, VU_SET_INFLIGHT_FD, FLAGS_ACK) && f.log[0].nfds == 1 &&
+	      f.log[0].ino == st.st_ino && f.log[0].p.inflight.mmap_size == inf.mmap_size &&
+	      f.log[0].p.inflight.num_queues == 2 && f.log[0].p.inflight.queue_size == 64,
+	      "sent with the region's descriptor (a copy: the caller keeps its own)");
+	CHECK(fstat(inf.fd, &st2) == 0, "the caller's fd is still open");
+	finish(&f, fe);
+
+	for (k = 0; k < sizeof(lies) / sizeof(lies[0]); k++) {
+		struct hvn_vu_inflight got = { .fd = -1 };
+
+		fe = adopt(&f, PF | F_VERSION_1, P_ALL, &o);
+		f.on = VU_GET_INFLIGHT_FD;
+		f.bad = lies[k].bad;
+		r = hvn_vu_frontend_get_inflight(fe, 1, 128, &got);
+		CHECK(r == lies[k].expect && got.fd == -1, "a backend that answers %s -> %d (%d)",
+		      lies[k].what, lies[k].expect, r);
+		f.bad = GOOD;
+		r = hvn_vu_frontend_set_features(fe, F_VERSION_1);
+		CHECK(lies[k].stays ? r == 0 : r == -ENOTCONN, "  and the connection %s (%d)",
+		      lies[k].stays ? "stays usable" : "is broken", r);
+		finish(&f, fe);
+	}
+	close(inf.fd);
+	CHECK(open_fds() == before, "no descriptor left open");
+}
+
 static void test_args(void)
 {
-	struct hvn_vu_frontend_opts o = { .flags = 1 };
+	struct hvn_vu_frontend_opts o = { .flags = HVN_VU_FRONTEND_F_INFLIGHT << 1 };
 	struct hvn_vu_frontend *fe = NULL;
 	char path[200];
 	int fd, sv[2];
@@ -872,7 +983,7 @@ static void test_args(void)
 	CHECK(hvn_vu_frontend_connect(&fe, path, NULL) == -ENAMETOOLONG, "connect: long path");
 	CHECK(hvn_vu_frontend_connect(&fe, "/nonexistent/hvn.sock", NULL) == -ENOENT,
 	      "connect: no such socket");
-	CHECK(hvn_vu_frontend_connect(&fe, "/x", &o) == -EINVAL, "connect: flags");
+	CHECK(hvn_vu_frontend_connect(&fe, "/x", &o) == -EINVAL, "connect: unknown flags");
 	CHECK(hvn_vu_frontend_adopt(&fe, -1, NULL) == -EBADF, "adopt: fd -1");
 	fd = eventfd(0, EFD_CLOEXEC);
 	CHECK(hvn_vu_frontend_adopt(&fe, fd, NULL) == -ENOTSOCK, "adopt: not a socket");
@@ -891,6 +1002,7 @@ int main(void)
 	int before = open_fds();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	test_inflight();
 	test_args();
 	test_handshake();
 	test_minimal_backend();

@@ -73,6 +73,9 @@ struct hvn_dev_queue_config {
 	unsigned int batch;		/* requests popped per round; 0: default */
 	/* Optional, in the loop's thread: the guest broke the queue. */
 	void (*broken)(struct hvn_dev_queue *q, int err, void *arg);
+	/* Optional, in the loop's thread: req is a chain a previous host left
+	 * in flight (inflight tracking), about to go to the device again. */
+	void (*resubmitted)(struct hvn_dev_queue *q, const struct hvn_dev_req *req, void *arg);
 	void *arg;
 };
 

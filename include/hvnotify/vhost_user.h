@@ -64,10 +64,19 @@ extern "C" {
  */
 struct hvn_vu_frontend;
 
+/*
+ * hvn_vu_frontend_opts.flags.  HVN_VU_FRONTEND_F_INFLIGHT negotiates
+ * INFLIGHT_SHMFD when the backend offers it; the caller must then give the
+ * backend a region (get_inflight once, set_inflight before starting queues
+ * on every connection), as libvhost-user backends refuse to start a queue
+ * without one.
+ */
+#define HVN_VU_FRONTEND_F_INFLIGHT	(1u << 0)
+
 /* Options for hvn_vu_frontend_connect/adopt; NULL or all-zero: defaults. */
 struct hvn_vu_frontend_opts {
 	uint32_t timeout_ms;		/* per request; 0: 5000 */
-	uint32_t flags;			/* must be 0 */
+	uint32_t flags;			/* HVN_VU_FRONTEND_F_* */
 	uint64_t protocol_disable;	/* HVN_VU_PROTOCOL_F_* never to negotiate */
 	uint64_t reserved[2];		/* must be 0 */
 };
@@ -121,6 +130,27 @@ int hvn_vu_frontend_stop_queue(struct hvn_vu_frontend *fe, unsigned int index,
 int hvn_vu_frontend_set_vring_call(struct hvn_vu_frontend *fe, unsigned int index, int fd);
 int hvn_vu_frontend_reset(struct hvn_vu_frontend *fe);
 
+/*
+ * The inflight region (INFLIGHT_SHMFD): the backend makes it
+ * (get_inflight), the VMM keeps it, and hands it to every backend it
+ * connects to before starting queues (set_inflight), so that a backend
+ * started after one that died can resubmit what was in flight.
+ */
+struct hvn_vu_inflight {
+	int32_t fd;			/* the region; get_inflight: the caller's to close */
+	uint32_t reserved0;		/* must be 0 */
+	uint64_t mmap_size;		/* bytes of the region */
+	uint64_t mmap_offset;		/* where it starts in fd */
+	uint16_t num_queues;		/* queues it tracks */
+	uint16_t queue_size;		/* entries per queue (the largest ring) */
+	uint32_t reserved1;		/* must be 0 */
+};
+
+int hvn_vu_frontend_get_inflight(struct hvn_vu_frontend *fe, unsigned int num_queues,
+				 unsigned int queue_size, struct hvn_vu_inflight *inflight);
+int hvn_vu_frontend_set_inflight(struct hvn_vu_frontend *fe,
+				 const struct hvn_vu_inflight *inflight);
+
 /* ================================================== end of frontend == */
 
 /* =========================================== backend (device server) == */
@@ -141,6 +171,16 @@ struct hvn_vu_backend_host {
 	int (*queue_stop)(void *arg, unsigned int idx);
 };
 
+/*
+ * hvn_vu_backend_config.flags.  HVN_VU_BACKEND_F_INFLIGHT offers
+ * INFLIGHT_SHMFD: the frontend keeps a region in which the queues record
+ * the requests in flight (hvn_vq_set_inflight), and a backend started
+ * after this one died resubmits those to the device.  A request may then
+ * run twice: only for devices whose requests are idempotent (block reads
+ * and writes are).
+ */
+#define HVN_VU_BACKEND_F_INFLIGHT	(1u << 0)
+
 struct hvn_vu_backend_config {
 	const struct hvn_dev_ops *ops;		/* the device */
 	void *dev;
@@ -148,6 +188,8 @@ struct hvn_vu_backend_config {
 	uint64_t features_mask;			/* features to hide (not VERSION_1); 0: none */
 	const struct hvn_vu_backend_host *host;
 	void *host_arg;
+	uint32_t flags;				/* HVN_VU_BACKEND_F_* */
+	uint32_t reserved;			/* must be 0 */
 };
 
 /* hvn_vu_backend_handle() and _queue_stopped(): stop reading, a stop is pending. */

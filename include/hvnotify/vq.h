@@ -21,6 +21,16 @@
  * hvn_vq_stop (get_base for vhost-user's GET_VRING_BASE); start again or
  * hvn_vq_free.  A queue must be freed before the hvn_mem it uses.
  *
+ * Inflight tracking.  With hvn_vq_set_inflight() the queue also records,
+ * in a region that outlives the process (vhost-user's INFLIGHT_SHMFD: the
+ * frontend keeps it and hands it to the next backend), which chains it
+ * popped and has not yet completed in the used ring, and in which order.
+ * A queue started on a region that was in use (the previous process died,
+ * or the queue was stopped and started again) hands those chains out
+ * again, first and oldest first, from pop, and resumes the available ring
+ * after them.  A chain handed out again may have been executed before:
+ * only devices whose requests can safely run twice should use it.
+ *
  * The notification loop that loses no kick:
  *
  *	for (;;) {
@@ -104,6 +114,8 @@ struct hvn_vq_done {
 /* hvn_vq_state.flags */
 #define HVN_VQ_STATE_STARTED	(1u << 0)
 #define HVN_VQ_STATE_NOTIFY	(1u << 1)	/* the driver is asked to kick */
+#define HVN_VQ_STATE_INFLIGHT	(1u << 2)	/* an inflight region is attached */
+#define HVN_VQ_STATE_RECOVERED	(1u << 3)	/* started from a region in use */
 
 /* A snapshot of the queue, for the daemon's GET_VRING_BASE, stats and logs. */
 struct hvn_vq_state {
@@ -114,7 +126,8 @@ struct hvn_vq_state {
 	uint32_t inflight;		/* popped and not yet pushed */
 	int32_t error;			/* 0, or the error that broke the queue */
 	uint32_t flags;			/* HVN_VQ_STATE_* */
-	uint32_t reserved[3];
+	uint32_t resubmit;		/* chains still to hand out again */
+	uint32_t reserved[2];
 };
 
 /*
@@ -147,6 +160,9 @@ int hvn_vq_set_features(struct hvn_vq *vq, uint64_t features);
 int hvn_vq_set_addr(struct hvn_vq *vq, const struct hvn_vq_addr *addr);
 int hvn_vq_set_base(struct hvn_vq *vq, uint16_t last_avail_idx);
 uint16_t hvn_vq_get_base(const struct hvn_vq *vq);
+
+uint64_t hvn_vq_inflight_size(unsigned int desc_num);
+int hvn_vq_set_inflight(struct hvn_vq *vq, void *region, unsigned int desc_num);
 
 int hvn_vq_start(struct hvn_vq *vq);
 int hvn_vq_stop(struct hvn_vq *vq);

@@ -184,6 +184,11 @@ def decode_payload(name, reply, payload, device):
                 (nq,) = struct.unpack_from("<H", cfg, 34)
                 s += f" num_queues={nq}"
         return s
+    if name in ("GET_INFLIGHT_FD", "SET_INFLIGHT_FD") and len(p) == 24:
+        size, off, nq, qs = struct.unpack_from("<QQHH", p)
+        if name == "GET_INFLIGHT_FD" and not reply:
+            return f"num_queues={nq} queue_size={qs}"
+        return f"mmap_size={size} mmap_offset={off} num_queues={nq} queue_size={qs}"
     if len(p) == 8 and reply:
         return f"u64={struct.unpack('<Q', p)[0]}"
     return p.hex() if p else ""
