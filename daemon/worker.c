@@ -462,8 +462,14 @@ static void *worker_main(void *arg)
 	while (!w->quit || w->running) {
 		uint64_t t0;
 
-		if (w->poll_ns && w->running)
+		if (w->poll_ns && w->running) {
 			poll_rings(w, w->poll_ns);
+			/* The mailbox runs while we poll: a quit that came
+			 * then, after the last queue stopped, must not be
+			 * followed by a sleep that nothing will end. */
+			if (w->quit && !w->running)
+				break;
+		}
 		t0 = now_ns();
 		r = hvn_loop_run(w->loop, sleep_ms);
 		if (r < 0 && r != -EINTR) {
