@@ -4,8 +4,8 @@
  * backend: qemu-storage-daemon's vhost-user-blk export (libvhost-user).
  *
  * The test is the VMM and the guest at once: guest RAM is memfds
- * (support/guest_mem), the guest's virtio-blk driver is support/blk_req on
- * support/vring_driver, and the frontend API connects them to qsd as QEMU
+ * (lib/guest/guest_mem), the guest's virtio-blk driver is lib/guest/blk_req on
+ * lib/guest/vring_driver, and the frontend API connects them to qsd as QEMU
  * would: negotiate, read the config space, share memory, start queues, do
  * real I/O through kick and call eventfds, stop a queue (GET_VRING_BASE
  * must count every request), restart it from there, use the second queue,
@@ -34,10 +34,10 @@
 
 #include <hvnotify/vhost_user.h>
 
-#include "support/blk_req.h"
+#include "../lib/guest/blk_req.h"
 #include "support/check.h"
-#include "support/guest_mem.h"
-#include "support/vring_driver.h"
+#include "../lib/guest/guest_mem.h"
+#include "../lib/guest/vring_driver.h"
 
 /* Set-up that must work; silent unless it does not. */
 #define MUST(cond, ...) do {						\
