@@ -5,7 +5,7 @@
 # backend: every block the benchmark writes is read back and checked, every
 # request must complete with VIRTIO_BLK_S_OK and GET_VRING_BASE must count
 # every request, in interrupt and poll mode, with and without EVENT_IDX,
-# and once with two queues.  Then the daemon's own totals (on SIGTERM) must
+# and once with two queues; and --loopback, which needs no backend.  Then the daemon's own totals (on SIGTERM) must
 # equal what the benchmark says it sent and received.
 #
 # Correctness only: nothing here depends on how fast anything is.
@@ -65,6 +65,15 @@ run "interrupt, qd 1, 64 KiB" --mode interrupt --qd 1 --bs 64K
 run "interrupt, EVENT_IDX, 2 queues x qd 4" --mode interrupt --event-idx --queues 2 --qd 4 \
     --rw randwrite
 run "poll, 2 queues x qd 4" --mode poll --queues 2 --qd 4 --rw randwrite
+
+# --loopback: the driver against libhvnotify's device side in one thread
+# (how hvn-compare measures the tool's own cost) must complete cleanly too.
+if "$bench" --loopback --qd 8 --secs 0.2 --warmup 0 > "$dir/loopback.out" 2>&1; then
+    echo "ok   --loopback: $(grep "^  IOPS" "$dir/loopback.out" | sed "s/^ *//")"
+else
+    echo "FAIL --loopback: $(cat "$dir/loopback.out")"
+    fail=1
+fi
 
 # The daemon must still be there, exit 0, and have counted what we did.
 if ! kill "$pid" 2>/dev/null; then

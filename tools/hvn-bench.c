@@ -25,7 +25,10 @@
  *    "work" is the time between those two clock reads, summed: reaping,
  *    checking and refilling, without the system calls of notifications.
  *
- * --floor measures the machine instead (bench-floor.c).
+ * --floor measures the machine instead (bench-floor.c), and --loopback
+ * measures the tool itself: libhvnotify's device side completes every
+ * request in the same thread, so that what is left of "work" is the
+ * driver's own instructions, without a backend or a second CPU.
  */
 #define _GNU_SOURCE
 #include <endian.h>
@@ -56,6 +59,8 @@
 #define DEFAULT_RING		256u
 #define CONNECT_WAIT_MS		5000	/* for a backend that is still starting */
 #define WATCHDOG_SLACK_S	30	/* beyond --warmup + --secs */
+#define LOOPBACK_BYTES		(UINT64_C(1) << 30)	/* the --loopback disk */
+#define LOOPBACK_IOV		8	/* a request is 3 descriptors in one region */
 
 enum rw { RW_READ, RW_WRITE, RW_RANDREAD, RW_RANDWRITE };
 static const char *const rw_names[] = { "read", "write", "randread", "randwrite" };
@@ -69,7 +74,7 @@ struct opts {
 	enum rw rw;
 	enum mode mode;
 	double secs, warmup;
-	bool event_idx, verify, json, floor;
+	bool event_idx, verify, json, floor, loopback;
 	pid_t pid;
 	int cpu, peer_cpu;
 };
@@ -103,6 +108,11 @@ struct bq {
 	uint64_t next_block;	/* sequential cursor */
 	uint64_t rng;
 	uint16_t used_event_at;	/* poll mode with EVENT_IDX: where used_event points */
+	/* --loopback: the device side, in this thread */
+	struct hvn_vq *vq;
+	struct hvn_vq_req *lb_req;
+	struct iovec *lb_iov;
+	struct hvn_vq_done *lb_done;
 };
 
 /* Counters at the start and at the end of the measured window. */
@@ -117,6 +127,7 @@ struct snap {
 struct bench {
 	struct opts o;
 	struct hvn_vu_frontend *fe;
+	struct hvn_mem *mem;		/* --loopback: the device's view of guest memory */
 	struct gmem g;
 	struct bq *q;
 	uint64_t blocks;		/* capacity in --bs blocks */
@@ -164,6 +175,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: hvn-bench --socket PATH [OPTION]...\n"
 		"       hvn-bench --floor [--cpu N] [--peer-cpu N] [--secs S] [--json]\n"
+		"       hvn-bench --loopback [OPTION]...\n"
 		"Drive a vhost-user-blk backend as a VMM and its guest's virtio-blk driver\n"
 		"would, and report IOPS, latency, notifications and CPU per request.\n"
 		"\n"
@@ -191,6 +203,8 @@ static void usage(FILE *out)
 		"                      spin ping-pong round trips between --cpu (default 0)\n"
 		"                      and --peer-cpu (default 1), --secs each (default 2)\n"
 		"      --peer-cpu N    the other thread's CPU for --floor\n"
+		"  -l, --loopback      measure this tool: no backend, libhvnotify's device side\n"
+		"                      completes each request in this thread (poll mode)\n"
 		"  -h, --help          this help\n"
 		"  -V, --version       the version\n"
 		"\n"
@@ -273,11 +287,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "json", no_argument, NULL, 'j' },
 		{ "floor", no_argument, NULL, 'f' },
 		{ "peer-cpu", required_argument, NULL, OPT_PEER_CPU },
+		{ "loopback", no_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool secs_given = false;
+	bool secs_given = false, mode_given = false;
 	int opt;
 
 	memset(o, 0, sizeof(*o));
@@ -290,7 +305,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	o->warmup = 1;
 	o->cpu = -1;
 	o->peer_cpu = -1;
-	while ((opt = getopt_long(argc, argv, "s:q:b:r:Q:t:w:m:evp:c:jfhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:q:b:r:Q:t:w:m:evp:c:jflhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's': o->socket = optarg; break;
 		case 'q': o->qd = (unsigned int)parse_num("--qd", optarg, 1, 16384, false); break;
@@ -299,7 +314,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'Q': o->queues = (unsigned int)parse_num("--queues", optarg, 1, 64, false); break;
 		case 't': o->secs = parse_secs("--secs", optarg, 0.01); secs_given = true; break;
 		case 'w': o->warmup = parse_secs("--warmup", optarg, 0); break;
-		case 'm': o->mode = (enum mode)parse_choice("--mode", optarg, mode_names, 2); break;
+		case 'm':
+			o->mode = (enum mode)parse_choice("--mode", optarg, mode_names, 2);
+			mode_given = true;
+			break;
 		case 'e': o->event_idx = true; break;
 		case 'v': o->verify = true; break;
 		case 'p': o->pid = (pid_t)parse_num("--pid", optarg, 1, 0x7fffffff, false); break;
@@ -307,6 +325,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case OPT_RING: o->ring = (unsigned int)parse_num("--ring", optarg, 2, 32768, false); break;
 		case 'j': o->json = true; break;
 		case 'f': o->floor = true; break;
+		case 'l': o->loopback = true; break;
 		case OPT_PEER_CPU:
 			o->peer_cpu = (int)parse_num("--peer-cpu", optarg, 0, 4095, false);
 			break;
@@ -326,8 +345,17 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			o->peer_cpu = 1;
 		return;
 	}
-	if (!o->socket)
+	if (o->loopback) {
+		/* Nothing to sleep for: the device runs when the driver looks. */
+		if (mode_given && o->mode != MODE_POLL)
+			bad_usage("--loopback: poll mode only");
+		o->mode = MODE_POLL;
+		if (o->socket || o->verify || o->pid)
+			bad_usage("--loopback: no --socket, --verify or --pid (there is no backend)");
+		o->socket = "loopback";
+	} else if (!o->socket) {
 		bad_usage("no backend: give --socket PATH");
+	}
 	if (o->bs % VBLK_SECTOR_SIZE)
 		bad_usage("--bs %u: not a multiple of 512", o->bs);
 	if (o->ring) {
@@ -377,14 +405,12 @@ static void connect_backend(struct bench *b)
 	}
 }
 
-/* Negotiate, read the capacity, share memory, start the queues. */
-static void setup(struct bench *b)
+/* Connect and negotiate: the disk's capacity in bytes. */
+static uint64_t negotiate(struct bench *b)
 {
 	const struct opts *o = &b->o;
 	struct hvn_vu_frontend_info info;
-	struct hvn_mem_region region;
-	uint64_t capacity = 0, size = 0, ring_bytes, meta_bytes, data_stride;
-	unsigned int i, j;
+	uint64_t capacity = 0;
 	int r;
 
 	connect_backend(b);
@@ -409,7 +435,73 @@ static void setup(struct bench *b)
 	r = hvn_vu_frontend_get_config(b->fe, 0, &capacity, sizeof(capacity));
 	if (r < 0)
 		die("GET_CONFIG (capacity): %s", strerror(-r));
-	capacity = le64toh(capacity) * VBLK_SECTOR_SIZE;
+	r = hvn_vu_frontend_set_features(b->fe, b->features);
+	if (r < 0)
+		die("SET_FEATURES %#llx: %s", (unsigned long long)b->features, strerror(-r));
+	return le64toh(capacity) * VBLK_SECTOR_SIZE;
+}
+
+/* --loopback: the device side of queue q on our own view of guest memory. */
+static void loopback_queue(struct bench *b, struct bq *q)
+{
+	struct hvn_vq_addr addr;
+	unsigned int i;
+	int r;
+
+	q->lb_req = calloc(b->o.qd, sizeof(*q->lb_req));
+	q->lb_iov = calloc((size_t)b->o.qd * LOOPBACK_IOV, sizeof(*q->lb_iov));
+	q->lb_done = calloc(b->o.qd, sizeof(*q->lb_done));
+	if (!q->lb_req || !q->lb_iov || !q->lb_done)
+		die("out of memory");
+	for (i = 0; i < b->o.qd; i++) {
+		q->lb_req[i].iov = &q->lb_iov[i * LOOPBACK_IOV];
+		q->lb_req[i].max_iov = LOOPBACK_IOV;
+	}
+	vrd_addr(&q->d, false, &addr);
+	addr.flags = 0;
+	if ((r = hvn_vq_new(b->mem, &q->vq)) < 0 || (r = hvn_vq_set_size(q->vq, b->o.ring)) < 0 ||
+	    (r = hvn_vq_set_features(q->vq, b->features)) < 0 ||
+	    (r = hvn_vq_set_addr(q->vq, &addr)) < 0 || (r = hvn_vq_start(q->vq)) < 0)
+		die("loopback queue %u: %s", q->index, strerror(-r));
+}
+
+/*
+ * --loopback: complete everything the driver made available, as a null
+ * device would (status OK, nothing moved), before the driver looks.
+ */
+static void loopback_device(struct bench *b, struct bq *q)
+{
+	int n = hvn_vq_pop_batch(q->vq, q->lb_req, b->o.qd), i;
+
+	if (n < 0)
+		die("loopback queue %u: the ring broke: %s", q->index, strerror(-n));
+	for (i = 0; i < n; i++) {
+		const struct hvn_vq_req *r = &q->lb_req[i];
+		const struct iovec *st = &r->iov[r->n_out + r->n_in - 1];
+
+		((uint8_t *)st->iov_base)[st->iov_len - 1] = VBLK_S_OK;
+		q->lb_done[i].head = r->head;
+		q->lb_done[i].len = (uint32_t)r->in_len;
+	}
+	if (n > 0 && hvn_vq_push_batch(q->vq, q->lb_done, (unsigned int)n) < 0)
+		die("loopback queue %u: push failed", q->index);
+}
+
+/* Negotiate (or not, with --loopback), share memory, start the queues. */
+static void setup(struct bench *b)
+{
+	const struct opts *o = &b->o;
+	struct hvn_mem_region region;
+	uint64_t capacity, size = 0, ring_bytes, meta_bytes, data_stride;
+	unsigned int i, j;
+	int r;
+
+	if (o->loopback) {
+		b->features = HVN_VQ_F_VERSION_1 | (o->event_idx ? HVN_VQ_F_EVENT_IDX : 0);
+		capacity = LOOPBACK_BYTES;
+	} else {
+		capacity = negotiate(b);
+	}
 	b->blocks = capacity / o->bs;
 	if (b->blocks == 0)
 		die("the disk (%llu bytes) is smaller than --bs %u", (unsigned long long)capacity,
@@ -417,9 +509,6 @@ static void setup(struct bench *b)
 	if (o->verify && b->blocks < (uint64_t)o->qd * o->queues)
 		die("--verify: the disk holds %llu blocks of %u bytes, fewer than the %u requests "
 		    "in flight", (unsigned long long)b->blocks, o->bs, o->qd * o->queues);
-	r = hvn_vu_frontend_set_features(b->fe, b->features);
-	if (r < 0)
-		die("SET_FEATURES %#llx: %s", (unsigned long long)b->features, strerror(-r));
 
 	/* Guest memory: per queue its ring, the requests' headers and status
 	 * bytes, and a data buffer per request, each page-aligned. */
@@ -431,10 +520,15 @@ static void setup(struct bench *b)
 	r = gmem_add(&b->g, 0, size, 0);
 	if (r < 0)
 		die("guest memory (%llu bytes): %s", (unsigned long long)size, strerror(-r));
-	gmem_region(&b->g, 0, &region);
-	r = hvn_vu_frontend_set_mem_table(b->fe, &region, 1, 0);
-	if (r < 0)
-		die("guest memory table: %s", strerror(-r));
+	if (o->loopback) {
+		if ((r = hvn_mem_new(&b->mem)) < 0 || (r = gmem_attach(&b->g, b->mem)) < 0)
+			die("loopback memory: %s", strerror(-r));
+	} else {
+		gmem_region(&b->g, 0, &region);
+		r = hvn_vu_frontend_set_mem_table(b->fe, &region, 1, 0);
+		if (r < 0)
+			die("guest memory table: %s", strerror(-r));
+	}
 
 	b->q = calloc(o->queues, sizeof(*b->q));
 	if (!b->q)
@@ -455,7 +549,9 @@ static void setup(struct bench *b)
 		r = vrd_init(&q->d, &b->g, o->ring, base, b->features & HVN_VQ_F_EVENT_IDX);
 		if (r < 0)
 			die("ring %u: %s", i, strerror(-r));
-		r = blk_queue_init(&q->q, &q->d, base + ring_bytes, q->kick, q->call);
+		/* --loopback: the kick decision is made, but nobody is kicked. */
+		r = blk_queue_init(&q->q, &q->d, base + ring_bytes, o->loopback ? -1 : q->kick,
+				   q->call);
 		if (r < 0)
 			die("queue %u: %s", i, strerror(-r));
 		q->slots = calloc(o->qd, sizeof(*q->slots));
@@ -469,6 +565,10 @@ static void setup(struct bench *b)
 			s->id = i * o->qd + j;
 			s->data_gpa = base + ring_bytes + meta_bytes + j * data_stride;
 			s->data = gmem_ptr(&b->g, s->data_gpa, o->bs);
+		}
+		if (o->loopback) {
+			loopback_queue(b, q);
+			continue;
 		}
 		memset(&vr, 0, sizeof(vr));
 		vr.num = o->ring;
@@ -683,6 +783,9 @@ static unsigned int pass(struct bench *b, struct bq *q)
 	uint64_t t_reap, t_pub;
 	int r;
 
+	/* Outside the work interval: only the driver's time is measured. */
+	if (b->o.loopback)
+		loopback_device(b, q);
 	/* Look before reading the clock: most passes of a polling driver
 	 * find nothing.  The acquire pairs with the backend's release of
 	 * used->idx, as in vrd_get_used(). */
@@ -822,7 +925,7 @@ static void teardown(struct bench *b)
 {
 	unsigned int i;
 
-	for (i = 0; i < b->o.queues; i++) {
+	for (i = 0; i < b->o.queues && !b->o.loopback; i++) {
 		struct bq *q = &b->q[i];
 		struct pollfd p = { .fd = q->err, .events = POLLIN };
 		uint32_t base = 0;
@@ -838,7 +941,8 @@ static void teardown(struct bench *b)
 			    "65536)", i, base, (unsigned long long)q->made, (uint16_t)q->made);
 		drain_call(q);
 	}
-	hvn_vu_frontend_close(b->fe);
+	if (b->fe)
+		hvn_vu_frontend_close(b->fe);
 	for (i = 0; i < b->o.queues; i++) {
 		struct bq *q = &b->q[i];
 
@@ -848,7 +952,12 @@ static void teardown(struct bench *b)
 		vrd_free(&q->d);
 		free(q->slots);
 		free(q->added);
+		hvn_vq_free(q->vq);
+		free(q->lb_req);
+		free(q->lb_iov);
+		free(q->lb_done);
 	}
+	hvn_mem_free(b->mem);
 	gmem_free(&b->g);
 }
 
