@@ -7,7 +7,10 @@
  * frontend, and the driver is lib/guest's split ring with virtio-blk
  * requests on it, kicking through an eventfd and woken through another,
  * as a guest with ioeventfd and irqfd would be.  One thread drives every
- * queue, keeping --qd requests in flight on each.
+ * queue, keeping --qd requests in flight on each.  In interrupt mode it
+ * finds completions only when a call wakes it, and handles the call as
+ * Linux's virtio-blk interrupt handler does; in poll mode it spins on the
+ * used ring with interrupts off.
  *
  * What it measures, and how, is chosen so that the tool can be trusted as
  * a ruler:
@@ -187,8 +190,9 @@ static void usage(FILE *out)
 		"  -Q, --queues N      queues, all driven by one thread (default 1)\n"
 		"  -t, --secs S        measured time in seconds (default 5)\n"
 		"  -w, --warmup S      unmeasured time before it (default 1)\n"
-		"  -m, --mode MODE     interrupt: sleep on the call eventfd when nothing is\n"
-		"                      done; poll: spin on the used ring, interrupts off\n"
+		"  -m, --mode MODE     interrupt: reap only when a call comes (sleep on the\n"
+		"                      call eventfd), as a guest's interrupt handler;\n"
+		"                      poll: spin on the used ring, interrupts off\n"
 		"                      (default interrupt)\n"
 		"  -e, --event-idx     negotiate VIRTIO_RING_F_EVENT_IDX\n"
 		"  -v, --verify        write a pattern and read it back, checking every\n"
@@ -741,7 +745,11 @@ static void snapshot(struct bench *b, struct snap *s, uint64_t t)
 	for (i = 0; i < b->o.queues; i++) {
 		struct bq *q = &b->q[i];
 
-		drain_call(q);
+		/* In poll mode nobody reads the call eventfd: count what the
+		 * backend sent anyway.  In interrupt mode a signal taken here
+		 * would be an interrupt lost: wait_interrupt() counts them. */
+		if (b->o.mode == MODE_POLL)
+			drain_call(q);
 		s->done += q->done;
 		s->kicks += q->q.kicks;
 		s->wakeups += q->wakeups;
@@ -775,13 +783,59 @@ static void park_used_event(struct bq *q)
 	__atomic_store_n(q->d.used_event, htole16(q->used_event_at), __ATOMIC_RELAXED);
 }
 
-/* Reap what is done on q, refill, publish, kick if asked: completions seen. */
+/*
+ * Reap every completion that is there, checking each, and add a new
+ * request in each freed place (not published yet): completions reaped.
+ * *n counts the requests added since the last publish().
+ */
+static unsigned int reap(struct bench *b, struct bq *q, uint64_t t_reap, unsigned int *n)
+{
+	unsigned int got = 0;
+	struct blk_done d;
+	int r;
+
+	while ((r = blk_reap(&q->q, &d)) == 1) {
+		struct slot *s = d.token;
+
+		got++;
+		q->done++;
+		complete(b, s, &d, t_reap);
+		if (!b->stopping) {
+			start(b, s);
+			q->added[(*n)++] = s;
+		}
+	}
+	if (r < 0)
+		die("queue %u: the backend used a head that is not in flight", q->index);
+	return got;
+}
+
+/* Publish the n requests added (one store of avail->idx), kick if asked. */
+static void publish(struct bench *b, struct bq *q, unsigned int n, uint64_t t_reap)
+{
+	uint64_t t_pub = now_ns();
+	unsigned int i;
+	int r;
+
+	if (n) {
+		for (i = 0; i < n; i++)
+			q->added[i]->t_pub = t_pub;
+		r = blk_submit(&q->q);
+		if (r < 0)
+			die("queue %u: kick: %s", q->index, strerror(-r));
+	}
+	if (b->measuring) {
+		b->busy_ns += t_pub - t_reap;
+		b->passes++;
+	}
+	check_time(b, t_pub);
+}
+
+/* Poll mode: one look at q's used ring; completions seen. */
 static unsigned int pass(struct bench *b, struct bq *q)
 {
-	unsigned int got = 0, n = 0, i;
-	struct blk_done d;
-	uint64_t t_reap, t_pub;
-	int r;
+	unsigned int got, n = 0;
+	uint64_t t_reap;
 
 	/* Outside the work interval: only the driver's time is measured. */
 	if (b->o.loopback)
@@ -792,71 +846,61 @@ static unsigned int pass(struct bench *b, struct bq *q)
 	if (le16toh(__atomic_load_n(&q->d.used->idx, __ATOMIC_ACQUIRE)) == q->d.last_used)
 		return 0;
 	t_reap = now_ns();
-	while ((r = blk_reap(&q->q, &d)) == 1) {
-		struct slot *s = d.token;
-
-		got++;
-		q->done++;
-		complete(b, s, &d, t_reap);
-		if (!b->stopping) {
-			start(b, s);
-			q->added[n++] = s;
-		}
-	}
-	if (r < 0)
-		die("queue %u: the backend used a head that is not in flight", q->index);
-	if (n) {
-		t_pub = now_ns();
-		for (i = 0; i < n; i++)
-			q->added[i]->t_pub = t_pub;
-		r = blk_submit(&q->q);
-		if (r < 0)
-			die("queue %u: kick: %s", q->index, strerror(-r));
-	} else {
-		t_pub = now_ns();
-	}
-	if (b->measuring) {
-		b->busy_ns += t_pub - t_reap;
-		b->passes++;
-	}
-	if (b->o.mode == MODE_POLL && b->o.event_idx &&
-	    (uint16_t)(q->d.last_used - q->used_event_at + 0x8000) >= 0x4000)
+	got = reap(b, q, t_reap, &n);
+	if (b->o.event_idx && (uint16_t)(q->d.last_used - q->used_event_at + 0x8000) >= 0x4000)
 		park_used_event(q);
-	check_time(b, t_pub);
+	publish(b, q, n, t_reap);
 	return got;
 }
 
-/* Interrupt mode, nothing done: ask for a call, re-check, sleep. */
+/*
+ * Interrupt mode, after a call woke the driver for q: what Linux's
+ * virtblk_done() does.  Interrupts off, reap everything, interrupts on
+ * again with a re-check of the ring (a completion published before the
+ * request for an interrupt was visible sends none), and again while the
+ * re-check finds more.  Then, as the guest's submitting side does once
+ * the completions are handed back, the refill is published, with
+ * interrupts on: a backend that completes it before the driver sleeps
+ * again interrupts it again, as it would a guest.
+ */
+static void irq_handler(struct bench *b, struct bq *q)
+{
+	unsigned int n = 0;
+	uint64_t t_reap = now_ns();
+
+	do {
+		vrd_disable_interrupts(&q->d);
+		reap(b, q, t_reap, &n);
+	} while (vrd_enable_interrupts(&q->d));
+	publish(b, q, n, t_reap);
+}
+
+/* Interrupt mode: sleep until a call comes, then handle it. */
 static void wait_interrupt(struct bench *b)
 {
 	struct pollfd pfd[64];
 	unsigned int i, nq = b->o.queues;
-	bool pending = false;
 
-	for (i = 0; i < nq; i++)
-		if (vrd_enable_interrupts(&b->q[i].d))
-			pending = true;
-	if (!pending) {
-		if (nq == 1) {
-			if (read_call(&b->q[0]))
-				b->q[0].wakeups++;
-		} else {
-			for (i = 0; i < nq; i++) {
-				pfd[i].fd = b->q[i].call;
-				pfd[i].events = POLLIN;
-				pfd[i].revents = 0;
-			}
-			if (poll(pfd, nq, -1) < 0 && errno != EINTR)
-				die("poll: %s", strerror(errno));
-			for (i = 0; i < nq; i++)
-				if ((pfd[i].revents & POLLIN) && read_call(&b->q[i]))
-					b->q[i].wakeups++;
+	if (nq == 1) {
+		if (read_call(&b->q[0])) {
+			b->q[0].wakeups++;
+			irq_handler(b, &b->q[0]);
+		}
+		return;
+	}
+	for (i = 0; i < nq; i++) {
+		pfd[i].fd = b->q[i].call;
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+	}
+	if (poll(pfd, nq, -1) < 0 && errno != EINTR)
+		die("poll: %s", strerror(errno));
+	for (i = 0; i < nq; i++) {
+		if ((pfd[i].revents & POLLIN) && read_call(&b->q[i])) {
+			b->q[i].wakeups++;
+			irq_handler(b, &b->q[i]);
 		}
 	}
-	/* As a guest's interrupt handler does, while it reaps and refills. */
-	for (i = 0; i < nq; i++)
-		vrd_disable_interrupts(&b->q[i].d);
-	check_time(b, now_ns());
 }
 
 static uint64_t inflight(const struct bench *b)
@@ -878,10 +922,14 @@ static void run(struct bench *b)
 	for (i = 0; i < b->o.queues; i++) {
 		struct bq *q = &b->q[i];
 
-		/* Interrupts stay off unless the driver is about to sleep. */
-		vrd_disable_interrupts(&q->d);
-		if (b->o.mode == MODE_POLL && b->o.event_idx)
-			park_used_event(q);
+		/* Interrupt mode: on from the start, as a guest's driver has
+		 * them whenever it is not in its handler.  Poll mode: off for
+		 * good (with EVENT_IDX, used_event far ahead). */
+		if (b->o.mode == MODE_POLL) {
+			vrd_disable_interrupts(&q->d);
+			if (b->o.event_idx)
+				park_used_event(q);
+		}
 		/* libvhost-user signals a call fd as soon as it gets it. */
 		drain_call(q);
 	}
@@ -901,6 +949,12 @@ static void run(struct bench *b)
 	}
 	check_time(b, t);
 
+	if (b->o.mode == MODE_INTERRUPT) {
+		/* Completions are found only when a call says so. */
+		while (!b->stopping || inflight(b))
+			wait_interrupt(b);
+		return;
+	}
 	for (;;) {
 		unsigned int got = 0;
 
@@ -910,13 +964,9 @@ static void run(struct bench *b)
 			continue;
 		if (b->stopping && !inflight(b))
 			break;
-		if (b->o.mode == MODE_INTERRUPT) {
-			wait_interrupt(b);
-		} else {
-			cpu_relax();
-			if (!(++b->spins & 255))
-				check_time(b, now_ns());
-		}
+		cpu_relax();
+		if (!(++b->spins & 255))
+			check_time(b, now_ns());
 	}
 }
 
