@@ -13,14 +13,19 @@
  *   backend polling the available ring cost at best (two cache-line
  *   transfers per round trip).
  *
- * Each is run for a fixed time and reported as elapsed / round trips:
- * reading the clock per round trip would add to what is measured.
+ * Each is run for a fixed time in batches of round trips, with the clock
+ * read between batches only (reading it per round trip would add to what
+ * is measured), and reported two ways: elapsed / round trips, and the
+ * median over batches.  On a shared machine another process that gets one
+ * of the two CPUs for a time slice stalls a ping-pong for that long: the
+ * mean takes it in, the median of short batches does not.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -38,6 +43,44 @@ struct pingpong {
 };
 
 #define SPIN_STOP UINT64_MAX
+#define SPIN_BATCH	64	/* round trips per clock read: about 25 us here */
+#define EVENTFD_BATCH	8	/* about 400 us here */
+#define MAX_BATCHES	(1u << 20)
+
+/* Round-trip times of batches, ns per round trip. */
+struct batches {
+	double *v;
+	size_t n, cap;
+};
+
+static void batch_add(struct batches *b, double rtt)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 4096;
+		double *v;
+
+		if (cap > MAX_BATCHES || !(v = realloc(b->v, cap * sizeof(*v))))
+			return;		/* enough of them: the median does not move */
+		b->v = v;
+		b->cap = cap;
+	}
+	b->v[b->n++] = rtt;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double batch_median(struct batches *b)
+{
+	if (!b->n)
+		return 0;
+	qsort(b->v, b->n, sizeof(*b->v), cmp_double);
+	return b->v[b->n / 2];
+}
 
 static void *spin_peer(void *arg)
 {
@@ -82,14 +125,15 @@ static void *eventfd_peer(void *arg)
  * *seq carries the sequence over runs: a value the peer already answered
  * would be taken as answered at once.
  */
-static double spin_run(struct pingpong *pp, double secs, uint64_t *seq, uint64_t *iters)
+static double spin_run(struct pingpong *pp, double secs, uint64_t *seq, uint64_t *iters,
+		       struct batches *bt)
 {
-	uint64_t i = *seq, first = *seq, t0, t1, end;
+	uint64_t i = *seq, first = *seq, t0, t1, tb, end;
 
-	t0 = now_ns();
+	t0 = tb = now_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
 	do {
-		uint64_t stop = i + 1024;
+		uint64_t stop = i + SPIN_BATCH;
 
 		for (; i < stop; i++) {
 			atomic_store_explicit(&pp->ping, i + 1, memory_order_release);
@@ -97,20 +141,24 @@ static double spin_run(struct pingpong *pp, double secs, uint64_t *seq, uint64_t
 				cpu_relax();
 		}
 		t1 = now_ns();
+		if (bt)
+			batch_add(bt, (double)(t1 - tb) / SPIN_BATCH);
+		tb = t1;
 	} while (t1 < end);
 	*seq = i;
 	*iters = i - first;
 	return (double)(t1 - t0) / (double)(i - first);
 }
 
-static double eventfd_run(struct pingpong *pp, double secs, uint64_t *iters, int *err)
+static double eventfd_run(struct pingpong *pp, double secs, uint64_t *iters, int *err,
+			  struct batches *bt)
 {
-	uint64_t i = 0, t0, t1, end, v;
+	uint64_t i = 0, t0, t1, tb, end, v;
 
-	t0 = now_ns();
+	t0 = tb = now_ns();
 	end = t0 + (uint64_t)(secs * 1e9);
 	do {
-		uint64_t stop = i + 256;
+		uint64_t stop = i + EVENTFD_BATCH;
 
 		for (; i < stop; i++) {
 			v = 1;
@@ -121,6 +169,9 @@ static double eventfd_run(struct pingpong *pp, double secs, uint64_t *iters, int
 			}
 		}
 		t1 = now_ns();
+		if (bt)
+			batch_add(bt, (double)(t1 - tb) / EVENTFD_BATCH);
+		tb = t1;
 	} while (t1 < end);
 	*iters = i;
 	return (double)(t1 - t0) / (double)i;
@@ -129,6 +180,7 @@ static double eventfd_run(struct pingpong *pp, double secs, uint64_t *iters, int
 int floor_measure(int cpu, int peer_cpu, double secs, struct floor_result *out, char *why,
 		  size_t why_len)
 {
+	struct batches spin_b = { 0 }, efd_b = { 0 };
 	struct pingpong pp;
 	pthread_t t;
 	uint64_t v = 1, seq = 0;
@@ -152,8 +204,10 @@ int floor_measure(int cpu, int peer_cpu, double secs, struct floor_result *out, 
 	}
 	/* A short run first, so that both threads are on their CPUs and the
 	 * caches are warm when the measured run starts. */
-	spin_run(&pp, secs / 10, &seq, &out->spin_iters);
-	out->spin_rtt_ns = spin_run(&pp, secs, &seq, &out->spin_iters);
+	spin_run(&pp, secs / 10, &seq, &out->spin_iters, NULL);
+	out->spin_rtt_ns = spin_run(&pp, secs, &seq, &out->spin_iters, &spin_b);
+	out->spin_p50_ns = batch_median(&spin_b);
+	free(spin_b.v);
 	atomic_store_explicit(&pp.ping, SPIN_STOP, memory_order_release);
 	pthread_join(t, NULL);
 	if (pp.pin_err) {
@@ -174,9 +228,11 @@ int floor_measure(int cpu, int peer_cpu, double secs, struct floor_result *out, 
 		snprintf(why, why_len, "pthread_create: %s", strerror(r));
 		goto out;
 	}
-	eventfd_run(&pp, secs / 10, &out->eventfd_iters, &err);
+	eventfd_run(&pp, secs / 10, &out->eventfd_iters, &err, NULL);
 	if (!err)
-		out->eventfd_rtt_ns = eventfd_run(&pp, secs, &out->eventfd_iters, &err);
+		out->eventfd_rtt_ns = eventfd_run(&pp, secs, &out->eventfd_iters, &err, &efd_b);
+	out->eventfd_p50_ns = batch_median(&efd_b);
+	free(efd_b.v);
 	atomic_store_explicit(&pp.stop, 1, memory_order_release);
 	if (write(pp.efd_ping, &v, sizeof(v)) != sizeof(v) && !err)
 		err = -errno;

@@ -116,8 +116,10 @@ int pin_thread(int cpu);
 /* The floors: round trips between two threads on cpu and peer_cpu, ns. */
 struct floor_result {
 	double eventfd_rtt_ns;		/* eventfd write + blocking read, each way */
+	double eventfd_p50_ns;		/* the same, median of short batches */
 	uint64_t eventfd_iters;
 	double spin_rtt_ns;		/* a store seen by the other side, each way */
+	double spin_p50_ns;
 	uint64_t spin_iters;
 };
 int floor_measure(int cpu, int peer_cpu, double secs, struct floor_result *out,

@@ -1164,15 +1164,19 @@ static int floor_main(const struct opts *o)
 		       "\"cpu\": %d, \"peer_cpu\": %d, \"secs\": %g, ", PACKAGE_VERSION, o->cpu,
 		       o->peer_cpu, o->secs);
 		json_num(stdout, "eventfd_rtt_us", f.eventfd_rtt_ns / 1e3, true);
+		json_num(stdout, "eventfd_rtt_p50_us", f.eventfd_p50_ns / 1e3, true);
 		printf("\"eventfd_round_trips\": %llu, ", (unsigned long long)f.eventfd_iters);
 		json_num(stdout, "spin_rtt_us", f.spin_rtt_ns / 1e3, true);
+		json_num(stdout, "spin_rtt_p50_us", f.spin_p50_ns / 1e3, true);
 		printf("\"spin_round_trips\": %llu}\n", (unsigned long long)f.spin_iters);
 	} else {
 		printf("floors between CPU %d and CPU %d, %g s each:\n", o->cpu, o->peer_cpu, o->secs);
-		printf("  eventfd ping-pong round trip     %.3f us (%llu round trips)\n",
-		       f.eventfd_rtt_ns / 1e3, (unsigned long long)f.eventfd_iters);
-		printf("  shared-memory spin round trip    %.3f us (%llu round trips)\n",
-		       f.spin_rtt_ns / 1e3, (unsigned long long)f.spin_iters);
+		printf("  eventfd ping-pong round trip     %.3f us, median of batches %.3f us "
+		       "(%llu round trips)\n", f.eventfd_rtt_ns / 1e3, f.eventfd_p50_ns / 1e3,
+		       (unsigned long long)f.eventfd_iters);
+		printf("  shared-memory spin round trip    %.3f us, median of batches %.3f us "
+		       "(%llu round trips)\n", f.spin_rtt_ns / 1e3, f.spin_p50_ns / 1e3,
+		       (unsigned long long)f.spin_iters);
 	}
 	return 0;
 }
