@@ -62,6 +62,8 @@ run "interrupt, EVENT_IDX, qd 8, random" --mode interrupt --event-idx --qd 8 --r
 run "poll, qd 8, sequential" --mode poll --qd 8 --rw write
 run "poll, EVENT_IDX, qd 8, random" --mode poll --event-idx --qd 8 --rw randread
 run "interrupt, qd 1, 64 KiB" --mode interrupt --qd 1 --bs 64K
+run "interrupt, blocking call eventfd, qd 4" --mode interrupt --blocking-call --qd 4 \
+    --rw randwrite
 run "interrupt, EVENT_IDX, 2 queues x qd 4" --mode interrupt --event-idx --queues 2 --qd 4 \
     --rw randwrite
 run "poll, 2 queues x qd 4" --mode poll --queues 2 --qd 4 --rw randwrite

@@ -4,9 +4,12 @@
  * between two threads pinned to the CPUs that the benchmark and the
  * backend use:
  *
- *   eventfd ping-pong: each side writes the other's eventfd and blocks in
- *   read() on its own, which is what a kick and a call cost at best
- *   (two writes, two sleeps, two wake-ups per round trip);
+ *   eventfd ping-pong: each side writes the other's eventfd and sleeps in
+ *   poll() on its own, then reads it, which is what a kick and a call cost
+ *   at best (two writes, two sleeps, two wake-ups per round trip).  The
+ *   eventfds are non-blocking and waited for with poll(), as QEMU's and
+ *   as hvn-bench's in interrupt mode, so that the floor and the benchmark
+ *   pay for the same system calls;
  *
  *   spin ping-pong: each side spins on a cache line until the other's
  *   store shows, which is what a driver polling the used ring and a
@@ -23,6 +26,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +104,22 @@ static void *spin_peer(void *arg)
 	}
 }
 
+/* Sleep until the eventfd is signalled, then take the signal. */
+static int efd_wait(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+
+	for (;;) {
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (read(fd, &v, sizeof(v)) == sizeof(v))
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+}
+
 static void *eventfd_peer(void *arg)
 {
 	struct pingpong *pp = arg;
@@ -107,11 +127,8 @@ static void *eventfd_peer(void *arg)
 
 	pp->pin_err = pin_thread(pp->peer_cpu);
 	for (;;) {
-		if (read(pp->efd_ping, &v, sizeof(v)) != sizeof(v)) {
-			if (errno == EINTR)
-				continue;
+		if (efd_wait(pp->efd_ping) < 0)
 			return NULL;
-		}
 		if (atomic_load_explicit(&pp->stop, memory_order_acquire))
 			return NULL;
 		v = 1;
@@ -162,11 +179,12 @@ static double eventfd_run(struct pingpong *pp, double secs, uint64_t *iters, int
 
 		for (; i < stop; i++) {
 			v = 1;
-			if (write(pp->efd_ping, &v, sizeof(v)) != sizeof(v) ||
-			    read(pp->efd_pong, &v, sizeof(v)) != sizeof(v)) {
+			if (write(pp->efd_ping, &v, sizeof(v)) != sizeof(v)) {
 				*err = -errno;
 				return 0;
 			}
+			if ((*err = efd_wait(pp->efd_pong)) < 0)
+				return 0;
 		}
 		t1 = now_ns();
 		if (bt)
@@ -215,8 +233,8 @@ int floor_measure(int cpu, int peer_cpu, double secs, struct floor_result *out, 
 		return pp.pin_err;
 	}
 
-	pp.efd_ping = eventfd(0, EFD_CLOEXEC);
-	pp.efd_pong = eventfd(0, EFD_CLOEXEC);
+	pp.efd_ping = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pp.efd_pong = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (pp.efd_ping < 0 || pp.efd_pong < 0) {
 		err = -errno;
 		snprintf(why, why_len, "eventfd: %s", strerror(errno));

@@ -77,7 +77,7 @@ struct opts {
 	enum rw rw;
 	enum mode mode;
 	double secs, warmup;
-	bool event_idx, verify, json, floor, loopback;
+	bool event_idx, verify, json, floor, loopback, blocking_call;
 	pid_t pid;
 	int cpu, peer_cpu;
 };
@@ -102,7 +102,7 @@ struct bq {
 	struct vring_driver d;
 	struct blk_queue q;
 	int kick, call, err;
-	bool call_blocks;	/* call is a blocking fd: read() is the wait */
+	bool call_blocks;	/* --blocking-call, one queue: read() is the wait */
 	struct slot *slots;
 	struct slot **added;	/* refilled in this pass */
 	uint64_t made, done;	/* requests put in the ring, completions reaped */
@@ -202,6 +202,9 @@ static void usage(FILE *out)
 		"  -c, --cpu N         pin the benchmark to CPU N\n"
 		"      --ring N        ring size, a power of two (default 256, or more for\n"
 		"                      --qd above 85: three descriptors per request)\n"
+		"      --blocking-call give the backend call eventfds without O_NONBLOCK (a\n"
+		"                      VMM may; QEMU's are non-blocking), and with one queue\n"
+		"                      in interrupt mode sleep in read() instead of poll()\n"
 		"  -j, --json          one JSON object on stdout instead of text\n"
 		"  -f, --floor         measure the machine instead: eventfd and shared-memory\n"
 		"                      spin ping-pong round trips between --cpu (default 0)\n"
@@ -270,7 +273,7 @@ static int parse_choice(const char *opt, const char *s, const char *const *names
 	bad_usage("%s %s: not a choice here", opt, s);
 }
 
-enum { OPT_RING = 256, OPT_PEER_CPU };
+enum { OPT_RING = 256, OPT_PEER_CPU, OPT_BLOCKING_CALL };
 
 static void parse_args(int argc, char **argv, struct opts *o)
 {
@@ -292,6 +295,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "floor", no_argument, NULL, 'f' },
 		{ "peer-cpu", required_argument, NULL, OPT_PEER_CPU },
 		{ "loopback", no_argument, NULL, 'l' },
+		{ "blocking-call", no_argument, NULL, OPT_BLOCKING_CALL },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -330,6 +334,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case 'j': o->json = true; break;
 		case 'f': o->floor = true; break;
 		case 'l': o->loopback = true; break;
+		case OPT_BLOCKING_CALL: o->blocking_call = true; break;
 		case OPT_PEER_CPU:
 			o->peer_cpu = (int)parse_num("--peer-cpu", optarg, 0, 4095, false);
 			break;
@@ -546,9 +551,12 @@ static void setup(struct bench *b)
 		q->rng = 0x9e3779b97f4a7c15ull * (i + 1);
 		q->next_block = b->blocks / o->queues * i;
 		/* One queue sleeps in read(); several need poll() first. */
-		q->call_blocks = o->mode == MODE_INTERRUPT && o->queues == 1;
+		/* Non-blocking, as QEMU's event notifiers are: the flag is the
+		 * open file's, so the backend's writes see it too (see
+		 * --blocking-call). */
+		q->call_blocks = o->blocking_call && o->mode == MODE_INTERRUPT && o->queues == 1;
 		q->kick = make_eventfd(false);
-		q->call = make_eventfd(q->call_blocks);
+		q->call = make_eventfd(o->blocking_call);
 		q->err = make_eventfd(false);
 		r = vrd_init(&q->d, &b->g, o->ring, base, b->features & HVN_VQ_F_EVENT_IDX);
 		if (r < 0)
@@ -881,7 +889,7 @@ static void wait_interrupt(struct bench *b)
 	struct pollfd pfd[64];
 	unsigned int i, nq = b->o.queues;
 
-	if (nq == 1) {
+	if (b->q[0].call_blocks) {
 		if (read_call(&b->q[0])) {
 			b->q[0].wakeups++;
 			irq_handler(b, &b->q[0]);
@@ -1090,10 +1098,11 @@ static void report_json(const struct bench *b, const struct results *r)
 	printf("{\"tool\": \"hvn-bench\", \"version\": \"%s\", \"socket\": ", PACKAGE_VERSION);
 	json_string(stdout, o->socket);
 	printf(", \"rw\": \"%s\", \"bs\": %u, \"qd\": %u, \"queues\": %u, \"ring\": %u, "
-	       "\"mode\": \"%s\", \"event_idx\": %s, \"verify\": %s, \"cpu\": %d, \"pid\": %d, "
-	       "\"warmup\": %g, ", rw_names[o->rw], o->bs, o->qd, o->queues, o->ring,
-	       mode_names[o->mode], o->event_idx ? "true" : "false", o->verify ? "true" : "false",
-	       o->cpu, (int)o->pid, o->warmup);
+	       "\"mode\": \"%s\", \"event_idx\": %s, \"verify\": %s, \"blocking_call\": %s, "
+	       "\"cpu\": %d, \"pid\": %d, \"warmup\": %g, ", rw_names[o->rw], o->bs, o->qd,
+	       o->queues, o->ring, mode_names[o->mode], o->event_idx ? "true" : "false",
+	       o->verify ? "true" : "false", o->blocking_call ? "true" : "false", o->cpu, (int)o->pid,
+	       o->warmup);
 	json_num(stdout, "secs", r->secs, true);
 	printf("\"requests\": %llu, ", (unsigned long long)r->requests);
 	json_num(stdout, "iops", r->iops, true);
