@@ -52,7 +52,7 @@
 #include "support/blk_load.h"
 #include "support/check.h"
 #include "support/daemon_proc.h"
-#include "support/guest_mem.h"
+#include "../lib/guest/guest_mem.h"
 
 #define MUST(cond, ...) do {						\
 	if (!(cond)) {							\

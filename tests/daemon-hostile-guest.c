@@ -44,11 +44,11 @@
 #include <hvnotify/vhost_user.h>
 
 #include "support/blk_load.h"
-#include "support/blk_req.h"
+#include "../lib/guest/blk_req.h"
 #include "support/check.h"
 #include "support/daemon_proc.h"
-#include "support/guest_mem.h"
-#include "support/vring_driver.h"
+#include "../lib/guest/guest_mem.h"
+#include "../lib/guest/vring_driver.h"
 
 /* Set-up that must work; silent unless it does not. */
 #define MUST(cond, ...) do {						\

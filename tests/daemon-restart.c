@@ -38,10 +38,10 @@
 
 #include <hvnotify/vhost_user.h>
 
-#include "support/blk_req.h"
+#include "../lib/guest/blk_req.h"
 #include "support/check.h"
-#include "support/guest_mem.h"
-#include "support/vring_driver.h"
+#include "../lib/guest/guest_mem.h"
+#include "../lib/guest/vring_driver.h"
 
 #define MUST(cond, ...) do {						\
 	if (!(cond)) {							\

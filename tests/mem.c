@@ -15,7 +15,7 @@
 #include <hvnotify/mem.h>
 
 #include "support/expect.h"
-#include "support/guest_mem.h"
+#include "../lib/guest/guest_mem.h"
 
 #define PAGE 4096ull
 

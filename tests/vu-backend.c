@@ -25,8 +25,8 @@
 
 #include "../lib/vu_proto.h"
 #include "support/check.h"
-#include "support/guest_mem.h"
-#include "support/vring_driver.h"
+#include "../lib/guest/guest_mem.h"
+#include "../lib/guest/vring_driver.h"
 
 #define NQ 2
 #define RING 16

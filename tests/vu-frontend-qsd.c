@@ -4,8 +4,8 @@
  * backend: qemu-storage-daemon's vhost-user-blk export (libvhost-user).
  *
  * The test is the VMM and the guest at once: guest RAM is memfds
- * (support/guest_mem), the guest's virtio-blk driver is support/blk_req on
- * support/vring_driver, its queues and eventfds are support/blk_guest, and
+ * (lib/guest/guest_mem), the guest's virtio-blk driver is lib/guest/blk_req on
+ * lib/guest/vring_driver, its queues and eventfds are support/blk_guest, and
  * the frontend API connects them to qsd as QEMU would: negotiate, read the
  * config space, share memory, start queues, do real I/O through kick and
  * call eventfds, stop a queue (GET_VRING_BASE must count every request),

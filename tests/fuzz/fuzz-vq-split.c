@@ -23,7 +23,7 @@
 #include <hvnotify/mem.h>
 #include <hvnotify/vq.h>
 
-#include "../support/guest_mem.h"
+#include "../../lib/guest/guest_mem.h"
 #include "fuzz-vq-split.h"
 
 #define MAX_REQS	8

@@ -4,7 +4,7 @@
  * reproducible: `make fuzz-corpus` runs it into tests/fuzz/corpus/.
  *
  * The split-ring seeds are real rings, filled by the guest driver half
- * (tests/support/vring_driver.c) in memory laid out as the target expects
+ * (lib/guest/vring_driver.c) in memory laid out as the target expects
  * (fuzz-vq-split.h): direct and indirect chains, buffers across regions,
  * EVENT_IDX near the 16-bit wrap, a full ring, rings placed elsewhere, and
  * a few broken chains so that the error paths are covered from the start.
@@ -22,9 +22,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../../lib/guest/guest_mem.h"
+#include "../../lib/guest/vring_driver.h"
 #include "../../lib/vu_proto.h"
-#include "../support/guest_mem.h"
-#include "../support/vring_driver.h"
 #include "fuzz-vq-split.h"
 #include "fuzz-vu-backend.h"
 

@@ -28,9 +28,9 @@
 
 #include <hvnotify/vhost_user.h>
 
-#include "blk_req.h"
-#include "guest_mem.h"
-#include "vring_driver.h"
+#include "../../lib/guest/blk_req.h"
+#include "../../lib/guest/guest_mem.h"
+#include "../../lib/guest/vring_driver.h"
 
 /* Set-up that must work; silent unless it does not. */
 #define MUST(cond, ...) do {						\

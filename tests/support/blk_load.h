@@ -19,9 +19,9 @@
 
 #include <hvnotify/vhost_user.h>
 
-#include "blk_req.h"
-#include "guest_mem.h"
-#include "vring_driver.h"
+#include "../../lib/guest/blk_req.h"
+#include "../../lib/guest/guest_mem.h"
+#include "../../lib/guest/vring_driver.h"
 
 struct gq {
 	/* Set by the caller. */

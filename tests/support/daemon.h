@@ -15,9 +15,9 @@
 
 #include <hvnotify/vhost_user.h>
 
-#include "blk_req.h"
-#include "guest_mem.h"
-#include "vring_driver.h"
+#include "../../lib/guest/blk_req.h"
+#include "../../lib/guest/guest_mem.h"
+#include "../../lib/guest/vring_driver.h"
 
 struct hvnd {
 	pid_t pid;		/* 0: not running */

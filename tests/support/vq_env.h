@@ -17,8 +17,8 @@
 #include <hvnotify/mem.h>
 #include <hvnotify/vq.h>
 
-#include "guest_mem.h"
-#include "vring_driver.h"
+#include "../../lib/guest/guest_mem.h"
+#include "../../lib/guest/vring_driver.h"
 
 #define ENV_R0		0x00000ull
 #define ENV_R0_SIZE	0x40000ull
