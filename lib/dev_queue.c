@@ -13,6 +13,7 @@
  * itself, and the count is meaningless (a hint to look at the ring).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -303,6 +304,32 @@ static void on_kick(struct hvn_loop_op *op, int32_t res, uint32_t flags)
 	}
 }
 
+/*
+ * The queue's signals must never wait.  A blocking eventfd whose counter
+ * someone left at its maximum (a hostile vhost-user frontend can) blocks a
+ * write until it is read: on the epoll engine that is the loop's own
+ * thread, and every queue on it stops; on io_uring each such write holds
+ * a kernel worker thread, and even a harmless blocking eventfd costs one
+ * round trip through io-wq per signal (tens of microseconds of CPU, where
+ * a non-blocking one costs one or two).  O_NONBLOCK belongs to the open
+ * file, which the eventfd's other holders share: QEMU, Cloud Hypervisor
+ * and the like create theirs non-blocking anyway, and a driver that reads
+ * its call eventfd polls it first.
+ */
+static int signal_fd_nonblocking(int fd)
+{
+	int flags;
+
+	if (fd < 0)
+		return 0;
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0)
+		return -errno;
+	if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
 int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config *cfg,
 			struct hvn_dev_queue **qp)
 {
@@ -322,6 +349,11 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 		return r;
 	if (st.size == 0)
 		return -EINVAL;
+	r = signal_fd_nonblocking(cfg->call_fd);
+	if (r == 0)
+		r = signal_fd_nonblocking(cfg->err_fd);
+	if (r < 0)
+		return r;
 
 	/* A descriptor that spans two memory regions takes two entries.  A
 	 * device that names no limit gets a bounded one: the slots are
