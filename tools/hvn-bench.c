@@ -203,7 +203,8 @@ static void usage(FILE *out)
 		"      --ring N        ring size, a power of two (default 256, or more for\n"
 		"                      --qd above 85: three descriptors per request)\n"
 		"      --blocking-call give the backend call eventfds without O_NONBLOCK (a\n"
-		"                      VMM may; QEMU's are non-blocking), and with one queue\n"
+		"                      VMM may; QEMU's are non-blocking, and hvnotifyd sets\n"
+		"                      the flag), and with one queue\n"
 		"                      in interrupt mode sleep in read() instead of poll()\n"
 		"  -j, --json          one JSON object on stdout instead of text\n"
 		"  -f, --floor         measure the machine instead: eventfd and shared-memory\n"
@@ -893,7 +894,13 @@ static void wait_interrupt(struct bench *b)
 		if (read_call(&b->q[0])) {
 			b->q[0].wakeups++;
 			irq_handler(b, &b->q[0]);
+			return;
 		}
+		/* Nothing, and no sleep: the backend made the eventfd
+		 * non-blocking (the flag is the file's, which it shares, and
+		 * hvnotifyd sets it), so wait in poll() from now on. */
+		if (fcntl(b->q[0].call, F_GETFL) & O_NONBLOCK)
+			b->q[0].call_blocks = false;
 		return;
 	}
 	for (i = 0; i < nq; i++) {
