@@ -55,6 +55,9 @@ struct hvn_dev_blk {
 	uint64_t features;
 	struct virtio_blk_config config;
 	char id[VIRTIO_BLK_ID_BYTES];
+	/* Queue i registered fd with its loop.  Each entry is its queue's,
+	 * touched in the thread that runs the queue. */
+	bool fd_registered[HVN_DEV_BLK_MAX_QUEUES];
 };
 
 struct blk_req {
@@ -424,6 +427,35 @@ static int blk_set_config(void *dev, const void *buf, uint32_t offset, uint32_t 
 	return 0;
 }
 
+/*
+ * Every request does I/O on the one image: register it with the queue's
+ * loop (io_uring's fixed files), so that the kernel takes no reference to
+ * the file per request, an atomic on a struct file that every worker
+ * serving this image shares.  Where the engine has no registered files the
+ * I/O goes as it would anyway.
+ */
+static int blk_queue_start(void *dev, struct hvn_dev_queue *q)
+{
+	struct hvn_dev_blk *blk = dev;
+	unsigned int idx = hvn_dev_queue_index(q);
+
+	if (blk->fd >= 0 && idx < HVN_DEV_BLK_MAX_QUEUES)
+		blk->fd_registered[idx] =
+			hvn_loop_register_file(hvn_dev_queue_loop(q), blk->fd) == 0;
+	return 0;
+}
+
+static void blk_queue_stop(void *dev, struct hvn_dev_queue *q)
+{
+	struct hvn_dev_blk *blk = dev;
+	unsigned int idx = hvn_dev_queue_index(q);
+
+	if (idx < HVN_DEV_BLK_MAX_QUEUES && blk->fd_registered[idx]) {
+		hvn_loop_unregister_file(hvn_dev_queue_loop(q), blk->fd);
+		blk->fd_registered[idx] = false;
+	}
+}
+
 static const struct hvn_dev_ops blk_ops = {
 	.name = "blk",
 	.virtio_id = 2,				/* VIRTIO_ID_BLOCK */
@@ -435,6 +467,8 @@ static const struct hvn_dev_ops blk_ops = {
 	.set_features = blk_set_features,
 	.get_config = blk_get_config,
 	.set_config = blk_set_config,
+	.queue_start = blk_queue_start,
+	.queue_stop = blk_queue_stop,
 	.handle = blk_handle,
 };
 

@@ -152,6 +152,28 @@ int hvn_loop_signal(struct hvn_loop *loop, int eventfd)
 }
 
 /*
+ * Registered files are an engine's business (io_uring's fixed files); an
+ * engine without them says so, and its operations on fd work as before.
+ */
+int hvn_loop_register_file(struct hvn_loop *loop, int fd)
+{
+	if (!loop || fd < 0)
+		return -EINVAL;
+	if (!loop->ops->register_file)
+		return -EOPNOTSUPP;
+	return loop->ops->register_file(loop, fd);
+}
+
+int hvn_loop_unregister_file(struct hvn_loop *loop, int fd)
+{
+	if (!loop || fd < 0)
+		return -EINVAL;
+	if (!loop->ops->unregister_file)
+		return -EOPNOTSUPP;
+	return loop->ops->unregister_file(loop, fd);
+}
+
+/*
  * Hand the queued operations to the kernel now, so that the caller may
  * close a descriptor it just signalled once this returns.
  */

@@ -63,6 +63,10 @@ struct loop_engine_ops {
 	 * *err: why submitting or waiting failed, or 0. */
 	int (*reap)(struct hvn_loop *loop, int timeout_ms, int *err);
 	void (*destroy)(struct hvn_loop *loop);
+	/* hvn_loop_register_file() and hvn_loop_unregister_file(); NULL:
+	 * the engine has no registered files. */
+	int (*register_file)(struct hvn_loop *loop, int fd);
+	int (*unregister_file)(struct hvn_loop *loop, int fd);
 };
 
 /* The head of every engine's loop. */

@@ -7,14 +7,35 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "loop_internal.h"
 
+/*
+ * Registered (fixed) files: the kernel takes no reference to a fixed
+ * file per operation, where it takes one (an atomic increment and
+ * decrement on a struct file that every worker using the same image
+ * shares) for a plain descriptor.  The table is sparse, so that a file
+ * comes and goes with one update and no quiescing of the ring, and small:
+ * a loop serves a few images.  The lookup is a scan of the files in use,
+ * as there are one or two.
+ */
+#define FIXED_FILES 64
+
+struct fixed_file {
+	int fd;
+	unsigned int slot;		/* its index in the kernel's table */
+	unsigned int refs;		/* hvn_loop_register_file() calls */
+};
+
 struct uring_loop {
 	struct hvn_loop base;		/* first: a struct hvn_loop * is one of these */
 	struct io_uring ring;
+	bool fixed_ok;			/* the kernel took a sparse file table */
+	unsigned int nr_fixed;
+	struct fixed_file fixed[FIXED_FILES];
 };
 
 static const struct loop_engine_ops uring_ops;
@@ -89,6 +110,8 @@ int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 		free(loop);
 		return -ENOSYS;
 	}
+	/* Sparse tables came with Linux 5.19; before, no fixed files. */
+	loop->fixed_ok = io_uring_register_files_sparse(&loop->ring, FIXED_FILES) == 0;
 	loop->base.ops = &uring_ops;
 	loop->base.engine = HVN_LOOP_URING;
 	*loopp = &loop->base;
@@ -118,6 +141,91 @@ static struct io_uring_sqe *get_sqe(struct uring_loop *loop, int *err)
 	return sqe;
 }
 
+static struct fixed_file *fixed_find(struct uring_loop *loop, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < loop->nr_fixed; i++)
+		if (loop->fixed[i].fd == fd)
+			return &loop->fixed[i];
+	return NULL;
+}
+
+/* A free slot of the kernel's table: one that no file in use holds. */
+static unsigned int fixed_free_slot(const struct uring_loop *loop)
+{
+	unsigned int slot, i;
+
+	for (slot = 0;; slot++) {
+		for (i = 0; i < loop->nr_fixed && loop->fixed[i].slot != slot; i++)
+			;
+		if (i == loop->nr_fixed)
+			return slot;
+	}
+}
+
+static int uring_register_file(struct hvn_loop *base, int fd)
+{
+	struct uring_loop *loop = (struct uring_loop *)base;
+	struct fixed_file *f = fixed_find(loop, fd);
+	unsigned int slot;
+	int r;
+
+	if (!loop->fixed_ok)
+		return -EOPNOTSUPP;
+	if (f) {
+		f->refs++;
+		return 0;
+	}
+	if (loop->nr_fixed == FIXED_FILES)
+		return -ENOSPC;
+	slot = fixed_free_slot(loop);
+	r = io_uring_register_files_update(&loop->ring, slot, &fd, 1);
+	if (r < 0)
+		return r;
+	if (r != 1)
+		return -EIO;
+	loop->fixed[loop->nr_fixed++] = (struct fixed_file){ fd, slot, 1 };
+	return 0;
+}
+
+/*
+ * Operations already queued or in flight keep the file: the kernel holds
+ * a fixed file for every request that named it until the request ends,
+ * whatever the table says meanwhile.
+ */
+static int uring_unregister_file(struct hvn_loop *base, int fd)
+{
+	struct uring_loop *loop = (struct uring_loop *)base;
+	struct fixed_file *f = fixed_find(loop, fd);
+	int none = -1, r;
+
+	if (!loop->fixed_ok)
+		return -EOPNOTSUPP;
+	if (!f)
+		return -ENOENT;
+	if (--f->refs)
+		return 0;
+	/* Queued SQEs name the slot: the kernel must see them before the
+	 * slot is emptied (or given to another file). */
+	r = io_uring_submit(&loop->ring);
+	if (r >= 0)
+		r = io_uring_register_files_update(&loop->ring, f->slot, &none, 1);
+	*f = loop->fixed[--loop->nr_fixed];
+	return r < 0 ? r : 0;
+}
+
+/* The descriptor an SQE names for fd, and IOSQE_FIXED_FILE if registered. */
+static void sqe_set_file(struct uring_loop *loop, struct io_uring_sqe *sqe, int fd)
+{
+	struct fixed_file *f = loop->nr_fixed ? fixed_find(loop, fd) : NULL;
+
+	if (f) {
+		sqe->fd = (int)f->slot;
+		sqe->flags |= IOSQE_FIXED_FILE;
+	}
+}
+
 /*
  * user_data is the address of the operation's struct hvn_loop_op, or 0 for
  * fire-and-forget work (signals, cancels) whose completion nobody waits for.
@@ -144,16 +252,20 @@ static int uring_queue(struct hvn_loop *base, const struct loop_req *req)
 		return 0;
 	case LOOP_REQ_READV:
 		io_uring_prep_readv(sqe, req->fd, req->u.rw.iov, req->u.rw.iovcnt, req->u.rw.offset);
+		sqe_set_file(loop, sqe, req->fd);
 		break;
 	case LOOP_REQ_WRITEV:
 		io_uring_prep_writev(sqe, req->fd, req->u.rw.iov, req->u.rw.iovcnt, req->u.rw.offset);
+		sqe_set_file(loop, sqe, req->fd);
 		break;
 	case LOOP_REQ_FSYNC:
 		io_uring_prep_fsync(sqe, req->fd, req->u.fsync.datasync ? IORING_FSYNC_DATASYNC : 0);
+		sqe_set_file(loop, sqe, req->fd);
 		break;
 	case LOOP_REQ_FALLOCATE:
 		io_uring_prep_fallocate(sqe, req->fd, req->u.falloc.mode, (off_t)req->u.falloc.offset,
 					(off_t)req->u.falloc.len);
+		sqe_set_file(loop, sqe, req->fd);
 		break;
 	case LOOP_REQ_SIGNAL:
 		io_uring_prep_write(sqe, req->fd, &eventfd_one, sizeof(eventfd_one), 0);
@@ -238,4 +350,6 @@ static const struct loop_engine_ops uring_ops = {
 	.submit = uring_submit,
 	.reap = uring_reap,
 	.destroy = uring_destroy,
+	.register_file = uring_register_file,
+	.unregister_file = uring_unregister_file,
 };

@@ -231,6 +231,50 @@ int main(void)
 	RUN_UNTIL(loop, io.calls == 6);
 	CHECK(io.last_res == -EBADF, "a bad fd completes with -EBADF (res %d)", io.last_res);
 
+	/* A registered file is the open file, not the number: with another
+	 * file put on the same number (dup2), operations through the loop
+	 * still reach the registered one, which shows the fixed file is what
+	 * the kernel used.  Unregistered, the number means the new file. */
+	{
+		int other = memfd_create("hvn-loop-other", MFD_CLOEXEC), saved = dup(fd), calls;
+		char mark = 'X';
+
+		REQUIRE(other >= 0 && saved >= 0, "a second memfd, and the first kept");
+		REQUIRE(pwrite(other, &mark, 1, 0) == 1, "the second file starts with X");
+		CHECK(hvn_loop_register_file(NULL, fd) == -EINVAL &&
+		      hvn_loop_register_file(loop, -1) == -EINVAL, "bad arguments -> EINVAL");
+		r = hvn_loop_register_file(loop, fd);
+		if (hvn_loop_get_engine(loop, NULL) == HVN_LOOP_EPOLL) {
+			CHECK(r == -EOPNOTSUPP && hvn_loop_unregister_file(loop, fd) == -EOPNOTSUPP,
+			      "epoll has no registered files: EOPNOTSUPP (%d)", r);
+		} else {
+			REQUIRE(r == 0, "register the file (%d)", r);
+			CHECK(hvn_loop_register_file(loop, fd) == 0, "twice: counted");
+			REQUIRE(dup2(other, fd) == fd, "another file on the same number");
+			memset(in, 0, sizeof(in));
+			calls = io.calls;
+			REQUIRE(hvn_loop_readv(loop, &io.op, fd, rv, 2, 0) == 0, "readv by number");
+			RUN_UNTIL(loop, io.calls == calls + 1);
+			CHECK(io.last_res == 8192 && in[0] == 0,
+			      "the registered file answered (res %d, first byte %d)", io.last_res, in[0]);
+			CHECK(hvn_loop_unregister_file(loop, fd) == 0, "unregister once: still registered");
+			memset(in, 'Z', sizeof(in));
+			REQUIRE(hvn_loop_readv(loop, &io.op, fd, rv, 1, 0) == 0, "readv again");
+			RUN_UNTIL(loop, io.calls == calls + 2);
+			CHECK(io.last_res == (int)rv[0].iov_len && in[0] == 0,
+			      "still the registered file (res %d)", io.last_res);
+			CHECK(hvn_loop_unregister_file(loop, fd) == 0, "unregister the last");
+			CHECK(hvn_loop_unregister_file(loop, fd) == -ENOENT, "a third time -> ENOENT");
+			REQUIRE(hvn_loop_readv(loop, &io.op, fd, rv, 1, 0) == 0, "readv after");
+			RUN_UNTIL(loop, io.calls == calls + 3);
+			CHECK(io.last_res == 1 && in[0] == mark, "now the number means the new file (res %d)",
+			      io.last_res);
+			REQUIRE(dup2(saved, fd) == fd, "the first file back on its number");
+		}
+		close(saved);
+		close(other);
+	}
+
 	/* A file cannot wait: a poll on it is ready at once, and ends. */
 	{
 		struct counting_op fp = { .op.cb = count_cb };

@@ -81,6 +81,10 @@ int hvn_loop_fsync(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int da
 int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, int mode,
 		       uint64_t offset, uint64_t len);
 int hvn_loop_signal(struct hvn_loop *loop, int eventfd);
+/* Register a file the loop's operations use often (io_uring's fixed files;
+ * -EOPNOTSUPP where the engine has none), in the loop's thread. */
+int hvn_loop_register_file(struct hvn_loop *loop, int fd);
+int hvn_loop_unregister_file(struct hvn_loop *loop, int fd);
 int hvn_loop_submit(struct hvn_loop *loop);
 void hvn_loop_defer(struct hvn_loop *loop, struct hvn_loop_defer *defer);
 void hvn_loop_defer_next(struct hvn_loop *loop, struct hvn_loop_defer *defer);
