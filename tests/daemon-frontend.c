@@ -45,6 +45,7 @@
 #include <hvnotify/vhost_user.h>
 
 #include "support/blk_guest.h"
+#include "support/daemon.h"
 #include "support/check.h"
 
 #define IMG0_SIZE	(16u << 20)
@@ -86,7 +87,7 @@ _Static_assert(A_IND + GQ_IND_BYTES <= A_SCRATCH && A_RD + 0x18000 <= AREA_SIZE,
 #define VBLK_WZ_F_UNMAP	1u	/* VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP */
 
 static char dir[256], img0[300], img1[300], logpath[300], sock[3][300];
-static pid_t daemon_pid = -1;
+static struct hvnd daemon_;
 static bool log_printed;
 static struct gmem g;
 static unsigned int next_area;
@@ -125,7 +126,7 @@ static void remove_files(void)
 static void cleanup(void)
 {
 	/* SIGTERM first: the log then says what the daemon was doing. */
-	proc_stop(&daemon_pid, SIGTERM, 3000);
+	proc_stop(&daemon_.pid, SIGTERM, 3000);
 	if (!dir[0])
 		return;
 	print_log();
@@ -142,8 +143,8 @@ static void on_watchdog(int sig)
 	int fd;
 
 	(void)sig;
-	if (daemon_pid > 0)
-		kill(daemon_pid, SIGKILL);
+	if (daemon_.pid > 0)
+		kill(daemon_.pid, SIGKILL);
 	if (write(STDOUT_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(T_EXIT_FAIL);
 	fd = open(logpath, O_RDONLY | O_CLOEXEC);
@@ -156,83 +157,35 @@ static void on_watchdog(int sig)
 
 static char *log_text(void)
 {
-	FILE *f = fopen(logpath, "r");
-	char *buf = NULL;
-	size_t n = 0, len;
-
-	if (!f)
-		return strdup("");
-	for (;;) {
-		char *nb = realloc(buf, n + 4097);
-
-		if (!nb)
-			break;
-		buf = nb;
-		len = fread(buf + n, 1, 4096, f);
-		n += len;
-		if (len < 4096)
-			break;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = '\0';
-	return buf ? buf : strdup("");
+	return hvnd_log_text(&daemon_);
 }
 
 static bool log_has(const char *what)
 {
-	char *text = log_text();
-	bool found = text && strstr(text, what);
-
-	free(text);
-	return found;
+	return hvnd_log_count(&daemon_, what) > 0;
 }
 
 /* The daemon writes its log asynchronously to what we do: wait for a line. */
 static bool log_wait(const char *what, int timeout_ms)
 {
-	int waited;
-
-	for (waited = 0; waited < timeout_ms; waited += 10) {
-		if (log_has(what))
-			return true;
-		usleep(10000);
-	}
-	return log_has(what);
+	return hvnd_log_wait(&daemon_, what, 1, timeout_ms);
 }
 
 static void start_daemon(void)
 {
-	const char *top = getenv("top_builddir");
-	char bin[4096], d0[700], d1[700], d2[700];
-	int i;
+	char d0[700], d1[700], d2[700];
+	const char *args[] = { "-v", "--workers", "2", "--device", d0, "--device", d1,
+			       "--device", d2, NULL };
+	int i, r;
 
-	snprintf(bin, sizeof(bin), "%s/daemon/hvnotifyd", top && *top ? top : ".");
-	REQUIRE(access(bin, X_OK) == 0, "%s is built", bin);
+	REQUIRE(hvnd_binary(), "top_builddir is set (run from make check)");
 	snprintf(d0, sizeof(d0), "blk,path=%s,socket=%s,queues=2", img0, sock[0]);
 	snprintf(d1, sizeof(d1), "blk,path=%s,socket=%s,readonly", img1, sock[1]);
 	snprintf(d2, sizeof(d2), "blk,null,size=64M,socket=%s", sock[2]);
-	fflush(stdout);
-	daemon_pid = fork();
-	if (daemon_pid == 0) {
-		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-		if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0)
-			_exit(127);
-		/* Its log lines as a terminal gets them, not the journal's "<6>". */
-		unsetenv("JOURNAL_STREAM");
-		execl(bin, bin, "-v", "--workers", "2", "--device", d0, "--device", d1,
-		      "--device", d2, (char *)NULL);
-		perror(bin);
-		_exit(127);
-	}
-	REQUIRE(daemon_pid > 0, "fork");
-	printf("started %s (pid %d), log in %s\n", bin, (int)daemon_pid, logpath);
-
 	/* Its sockets exist once it says it is ready. */
-	for (i = 0; i < 1000 && proc_alive(daemon_pid) && !log_has(" ready (pid "); i++)
-		usleep(10000);
-	REQUIRE(log_has(" ready (pid "), "hvnotifyd says it is ready");
+	r = hvnd_start(&daemon_, logpath, args, 10000);
+	REQUIRE(r == 0, "hvnotifyd (%s) says it is ready (%d), log in %s", hvnd_binary(), r, logpath);
+	printf("started %s (pid %d)\n", hvnd_binary(), (int)daemon_.pid);
 	/* tests/daemon-frontend-nouring.sh runs us with io_uring forbidden:
 	 * the daemon must then say it runs on epoll, and why. */
 	if (getenv("HVN_EXPECT_EPOLL"))
@@ -252,7 +205,7 @@ static void start_daemon(void)
 static struct hvn_vu_frontend *connect_dev(unsigned int dev)
 {
 	struct hvn_vu_frontend *fe;
-	int r = vu_connect_retry(&fe, sock[dev], NULL, daemon_pid, 5000);
+	int r = vu_connect_retry(&fe, sock[dev], NULL, daemon_.pid, 5000);
 
 	REQUIRE(r == 0, "blk%u: connected: %s", dev, strerror(-r));
 	return fe;
@@ -717,7 +670,7 @@ static void test_hostile(struct gq *nq)
 	write_read(&q1, 8100, 0x2000, 51, 2, true);
 	st = gq_do(nq, VBLK_T_IN, 64, RD(nq), 0x1000, &used);
 	CHECK(st == VBLK_S_OK && used == 0x1001, "blk2 still serves: status %d, used %u", st, used);
-	CHECK(proc_alive(daemon_pid), "the daemon still runs");
+	CHECK(proc_alive(daemon_.pid), "the daemon still runs");
 
 	/* The broken queue stops like any other, and a restart mends it. */
 	stop(fe, &q0);
@@ -752,7 +705,7 @@ static void test_signals(struct hvn_vu_frontend *nfe, struct gq *nq)
 	bool exited;
 
 	printf("-- SIGUSR1, then SIGTERM with blk2 connected --\n");
-	REQUIRE(kill(daemon_pid, SIGUSR1) == 0, "SIGUSR1");
+	REQUIRE(kill(daemon_.pid, SIGUSR1) == 0, "SIGUSR1");
 	for (i = 0; i < 3; i++) {
 		totals(line, sizeof(line), "stats", i);
 		CHECK(log_wait(line, LOG_WAIT_MS), "stats of stopped queues: %s", line);
@@ -761,10 +714,10 @@ static void test_signals(struct hvn_vu_frontend *nfe, struct gq *nq)
 	snprintf(line, sizeof(line), "hvnotifyd: blk2#1 queue 0 (worker 0): %u requests, ", nq->made);
 	CHECK(log_wait(line, LOG_WAIT_MS), "stats of the running queue: %s", line);
 
-	REQUIRE(kill(daemon_pid, SIGTERM) == 0, "SIGTERM");
-	exited = proc_wait(daemon_pid, 5000, &status);
+	REQUIRE(kill(daemon_.pid, SIGTERM) == 0, "SIGTERM");
+	exited = proc_wait(daemon_.pid, 5000, &status);
 	if (exited)
-		daemon_pid = -1;
+		daemon_.pid = 0;
 	CHECK(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	      "the daemon exits 0 within 5 s of SIGTERM (status %#x)", status);
 	requests[2] += nq->made;

@@ -51,7 +51,7 @@
 #include "../lib/vu_proto.h"
 #include "support/blk_load.h"
 #include "support/check.h"
-#include "support/daemon_proc.h"
+#include "support/daemon.h"
 #include "../lib/guest/guest_mem.h"
 
 #define MUST(cond, ...) do {						\
@@ -70,7 +70,7 @@
 #define EFD_TAG		0x48560000ull	/* + case number: our eventfds' count */
 #define UADDR		0x7f0000000000ull	/* the frontend's address of region 0 */
 
-static struct dproc daemon_;
+static struct hvnd daemon_;
 static char sock0[128], sock2[128];
 static const uint64_t features = HVN_VQ_F_VERSION_1 | HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC;
 #define RING_FEATURES (HVN_VQ_F_EVENT_IDX | HVN_VQ_F_INDIRECT_DESC)
@@ -811,12 +811,12 @@ static void setup(struct ctx *c, enum setup s)
 /* Wait for the daemon to close: 1 closed, 0 still open after ms. */
 static int wait_closed(int sock, int ms)
 {
-	long long deadline = dproc_now_ms() + ms;
+	long long deadline = hvnd_now_ms() + ms;
 	char buf[512];
 
 	for (;;) {
 		struct pollfd p = { .fd = sock, .events = POLLIN | POLLRDHUP };
-		long long left = deadline - dproc_now_ms();
+		long long left = deadline - hvnd_now_ms();
 		ssize_t n;
 
 		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
@@ -831,7 +831,7 @@ static int wait_closed(int sock, int ms)
 static bool census_back(const struct fd_census *base, const char *tag, unsigned long long efd_tag,
 			struct fd_census *now)
 {
-	long long deadline = dproc_now_ms() + TIMEOUT_MS;
+	long long deadline = hvnd_now_ms() + TIMEOUT_MS;
 
 	do {
 		if (fd_census(daemon_.pid, tag, efd_tag, now) == 0 && now->total == base->total &&
@@ -839,7 +839,7 @@ static bool census_back(const struct fd_census *base, const char *tag, unsigned 
 		    now->maps == base->maps && now->tagged == 0 && now->maps_tagged == 0)
 			return true;
 		usleep(5000);
-	} while (dproc_now_ms() < deadline);
+	} while (hvnd_now_ms() < deadline);
 	return false;
 }
 
@@ -857,7 +857,7 @@ static void run_case(unsigned int n, const struct fcase *fc, const struct fd_cen
 	c.n = n;
 	c.sock = -1;
 	snprintf(c.tag, sizeof(c.tag), "hvn-hostile-%u-", n);
-	mark = case_mark = dproc_log_mark(&daemon_);
+	mark = case_mark = hvnd_log_mark(&daemon_);
 
 	setup(&c, fc->setup);
 	fc->send(&c);
@@ -887,11 +887,11 @@ static void run_case(unsigned int n, const struct fcase *fc, const struct fd_cen
 
 	{
 		const char *needles[] = { "blk0#", ": closing: ", fc->why, NULL };
-		bool found = dproc_log_find(&daemon_, mark, needles, line, sizeof(line), TIMEOUT_MS);
+		bool found = hvnd_log_find(&daemon_, mark, needles, line, sizeof(line), TIMEOUT_MS);
 
 		CHECK(found, "logged: %s", found ? strstr(line, "closing: ") : fc->why);
 	}
-	CHECK(dproc_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS),
+	CHECK(hvnd_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS),
 	      "the connection is freed");
 	CHECK(census_back(base, c.tag, EFD_TAG + n, &now),
 	      "every descriptor it carried is closed: %d fds (%d eventfds, %d memfds), %d memfd "
@@ -905,7 +905,7 @@ static void run_case(unsigned int n, const struct fcase *fc, const struct fd_cen
 		uint32_t b;
 
 		why[0] = '\0';
-		mark = dproc_log_mark(&daemon_);
+		mark = hvnd_log_mark(&daemon_);
 		fe = frontend(&q, why, sizeof(why));
 		CHECK(fe != NULL, "a new frontend is accepted and does I/O%s%s", why[0] ? ": " : "",
 		      why);
@@ -913,13 +913,13 @@ static void run_case(unsigned int n, const struct fcase *fc, const struct fd_cen
 			gq_stop(fe, &q, &b);
 			hvn_vu_frontend_close(fe);
 		}
-		CHECK(dproc_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS) &&
+		CHECK(hvnd_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS) &&
 		      census_back(base, NULL, 0, &now), "and leaves nothing behind either");
 	}
-	CHECK(load_progresses(1, TIMEOUT_MS) && dproc_alive(&daemon_),
+	CHECK(load_progresses(1, TIMEOUT_MS) && hvnd_running(&daemon_),
 	      "the other VM's disk serves on; the daemon runs");
 	if (t_failures != failed_before)
-		dproc_log_dump(&daemon_, case_mark);
+		hvnd_log_dump_from(&daemon_, case_mark);
 }
 
 /* Only one frontend at a time: a second one is refused, the first goes on. */
@@ -929,7 +929,7 @@ static void test_second_frontend(const struct fd_census *base)
 	struct gq q = qa;
 	struct fd_census now;
 	char why[256] = "";
-	long mark = dproc_log_mark(&daemon_);
+	long mark = hvnd_log_mark(&daemon_);
 	struct ctx c = { .n = 999 };
 	uint32_t b;
 
@@ -942,13 +942,13 @@ static void test_second_frontend(const struct fd_census *base)
 		close(c.fds[i]);
 	CHECK(wait_closed(c.sock, TIMEOUT_MS), "the second is closed at once");
 	close(c.sock);
-	CHECK(dproc_log_has(&daemon_, mark, "refusing a frontend", NULL, 0, TIMEOUT_MS),
+	CHECK(hvnd_log_has(&daemon_, mark, "refusing a frontend", NULL, 0, TIMEOUT_MS),
 	      "and the daemon says it refused it");
 	CHECK(gq_write_read(&q, 16, 8192, 4, why, sizeof(why)) == 0, "the first does I/O on%s%s",
 	      why[0] ? ": " : "", why);
 	CHECK(gq_stop(fe, &q, &b) == 0, "and stops its queue");
 	hvn_vu_frontend_close(fe);
-	CHECK(dproc_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS) &&
+	CHECK(hvnd_log_has(&daemon_, mark, "accepts a new one", NULL, 0, TIMEOUT_MS) &&
 	      census_back(base, "hvn-hostile-999-", EFD_TAG + 999, &now),
 	      "every descriptor is closed again");
 }
@@ -992,7 +992,7 @@ static void test_flood(const struct fd_census *base)
 	struct fd_census now;
 	struct ctx c = { .n = 998 };
 	pthread_t t;
-	long mark = dproc_log_mark(&daemon_);
+	long mark = hvnd_log_mark(&daemon_);
 	long long worst = 0;
 	int i, ok = 0;
 
@@ -1003,10 +1003,10 @@ static void test_flood(const struct fd_census *base)
 	usleep(200000);
 	for (i = 0; i < 8; i++) {
 		struct hvn_vu_frontend *fe = NULL;
-		long long t0 = dproc_now_ms(), dt;
+		long long t0 = hvnd_now_ms(), dt;
 		int r = hvn_vu_frontend_connect(&fe, sock2, &quick);
 
-		dt = dproc_now_ms() - t0;
+		dt = hvnd_now_ms() - t0;
 		worst = dt > worst ? dt : worst;
 		ok += r == 0;
 		if (r == 0)
@@ -1023,8 +1023,8 @@ static void test_flood(const struct fd_census *base)
 	shutdown(c.sock, SHUT_WR);	/* wakes a send blocked on a full socket */
 	pthread_join(t, NULL);
 	close(c.sock);
-	CHECK(dproc_log_has(&daemon_, mark, "blk0#", NULL, 0, TIMEOUT_MS) &&
-	      dproc_log_has(&daemon_, mark, "accepts a new one", NULL, 0, 3 * TIMEOUT_MS) &&
+	CHECK(hvnd_log_has(&daemon_, mark, "blk0#", NULL, 0, TIMEOUT_MS) &&
+	      hvnd_log_has(&daemon_, mark, "accepts a new one", NULL, 0, 3 * TIMEOUT_MS) &&
 	      census_back(base, NULL, 0, &now), "once it goes, its connection is freed");
 }
 
@@ -1041,22 +1041,22 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	dproc_init(&daemon_, "hostile-fe");
-	MUST(dproc_image(&daemon_, "a.img", IMG_SIZE, img0, sizeof(img0)) == 0, "image a");
-	MUST(dproc_image(&daemon_, "b.img", IMG_SIZE, img1, sizeof(img1)) == 0, "image b");
-	dproc_path(&daemon_, "a.sock", sock0, sizeof(sock0));
-	dproc_path(&daemon_, "b.sock", sock1, sizeof(sock1));
+	hvnd_scratch(&daemon_, "hostile-fe");
+	MUST(hvnd_image(&daemon_, "a.img", IMG_SIZE, img0, sizeof(img0)) == 0, "image a");
+	MUST(hvnd_image(&daemon_, "b.img", IMG_SIZE, img1, sizeof(img1)) == 0, "image b");
+	hvnd_path(&daemon_, "a.sock", sock0, sizeof(sock0));
+	hvnd_path(&daemon_, "b.sock", sock1, sizeof(sock1));
 	snprintf(s0, sizeof(s0), "blk,path=%s,socket=%s,queues=2", img0, sock0);
 	snprintf(s1, sizeof(s1), "blk,path=%s,socket=%s", img1, sock1);
-	dproc_path(&daemon_, "c.sock", sock2, sizeof(sock2));
+	hvnd_path(&daemon_, "c.sock", sock2, sizeof(sock2));
 	snprintf(s2, sizeof(s2), "blk,null,size=1M,socket=%s", sock2);
 	{
 		const char *argv[] = { "-v", "--workers", "2", "--device", s0, "--device", s1,
 				       "--device", s2, NULL };
 
-		err = dproc_start(&daemon_, argv, TIMEOUT_MS);
-		if (err < 0)
-			dproc_log_dump(&daemon_, 0);
+		err = hvnd_start(&daemon_, NULL, argv, TIMEOUT_MS);
+		if (err != 0)
+			hvnd_log_dump_from(&daemon_, 0);
 		REQUIRE(err == 0, "hvnotifyd starts with three devices: %d", err);
 	}
 	gmem_init(&ga);
@@ -1097,15 +1097,15 @@ int main(void)
 	{
 		const char *needles[] = { "blk1#", "closing", NULL };
 
-		CHECK(!dproc_log_find(&daemon_, 0, needles, why, sizeof(why), 0),
+		CHECK(!hvnd_log_find(&daemon_, 0, needles, why, sizeof(why), 0),
 		      "VM B's connection was never closed%s%s", why[0] ? ": " : "", why);
 	}
 	CHECK(gq_stop(fe_b, &qb, &b) == 0, "VM B stops its queue");
 	hvn_vu_frontend_close(fe_b);
-	err = dproc_stop(&daemon_, TIMEOUT_MS);
+	err = hvnd_stop(&daemon_, TIMEOUT_MS);
 	CHECK(err == 0, "hvnotifyd exits 0 on SIGTERM, every descriptor it opened closed (%d)", err);
 	if (t_failures)
-		dproc_log_dump(&daemon_, 0);
+		hvnd_log_dump_from(&daemon_, 0);
 	gmem_free(&ga);
 	gmem_free(&gb);
 	return t_done("daemon-hostile-frontend");

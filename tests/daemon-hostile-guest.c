@@ -46,7 +46,7 @@
 #include "support/blk_load.h"
 #include "../lib/guest/blk_req.h"
 #include "support/check.h"
-#include "support/daemon_proc.h"
+#include "support/daemon.h"
 #include "../lib/guest/guest_mem.h"
 #include "../lib/guest/vring_driver.h"
 
@@ -89,7 +89,7 @@
 
 #define STATUS_UNTOUCHED 0xee
 
-static struct dproc daemon_;
+static struct hvnd daemon_;
 static const uint64_t want_features = HVN_VQ_F_VERSION_1 | HVN_VQ_F_INDIRECT_DESC |
 				      HVN_VQ_F_EVENT_IDX | VBLK_F_FLUSH | VBLK_F_MQ |
 				      VBLK_F_SEG_MAX | VBLK_F_BLK_SIZE;
@@ -395,7 +395,7 @@ static void run_case(struct hvn_vu_frontend *fe, const struct gcase *c, uint8_t 
 	 * given the published available ring (the guest's own writes): what
 	 * differs afterwards was written by the daemon.  Only A0: the load
 	 * thread writes A1 all the while. */
-	mark = dproc_log_mark(&daemon_);
+	mark = hvnd_log_mark(&daemon_);
 	c->craft();
 	memcpy(snap, ga.r[0].host, ga.r[0].size);
 	vrd_publish(&q0.d);
@@ -415,7 +415,7 @@ static void run_case(struct hvn_vu_frontend *fe, const struct gcase *c, uint8_t 
 	/* (e): blk0#1 is VM A's connection, the first to blk0. */
 	snprintf(needle, sizeof(needle), "blk0#1 queue 0: the guest broke the queue: %s",
 		 strerror(-c->err));
-	CHECK(dproc_log_has(&daemon_, mark, needle, line, sizeof(line), TIMEOUT_MS),
+	CHECK(hvnd_log_has(&daemon_, mark, needle, line, sizeof(line), TIMEOUT_MS),
 	      "(e) logged: %s", needle);
 	/* (d), during: the broken queue is still in the daemon, unreset. */
 	CHECK(load_progresses(2, 2 * TIMEOUT_MS), "(d) A.q1, B.q0 and B.q1 complete I/O while A.q0 is broken");
@@ -440,9 +440,9 @@ static void run_case(struct hvn_vu_frontend *fe, const struct gcase *c, uint8_t 
 	if (diff >= 0)
 		printf("    gpa %#lx: %#x, was %#x\n", diff, ga.r[0].host[diff], snap[diff]);
 	/* (f) */
-	CHECK(dproc_alive(&daemon_), "(f) the daemon runs");
+	CHECK(hvnd_running(&daemon_), "(f) the daemon runs");
 	if (t_failures)
-		dproc_log_dump(&daemon_, mark);
+		hvnd_log_dump_from(&daemon_, mark);
 
 	/* The reset's second half: a fresh ring at base 0, new eventfds. */
 	fill_region(&ga, 0);
@@ -483,19 +483,19 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	dproc_init(&daemon_, "hostile-guest");
-	MUST(dproc_image(&daemon_, "a.img", IMG_SIZE, img0, sizeof(img0)) == 0, "image a");
-	MUST(dproc_image(&daemon_, "b.img", IMG_SIZE, img1, sizeof(img1)) == 0, "image b");
-	dproc_path(&daemon_, "a.sock", sock0, sizeof(sock0));
-	dproc_path(&daemon_, "b.sock", sock1, sizeof(sock1));
+	hvnd_scratch(&daemon_, "hostile-guest");
+	MUST(hvnd_image(&daemon_, "a.img", IMG_SIZE, img0, sizeof(img0)) == 0, "image a");
+	MUST(hvnd_image(&daemon_, "b.img", IMG_SIZE, img1, sizeof(img1)) == 0, "image b");
+	hvnd_path(&daemon_, "a.sock", sock0, sizeof(sock0));
+	hvnd_path(&daemon_, "b.sock", sock1, sizeof(sock1));
 	snprintf(s0, sizeof(s0), "blk,path=%s,socket=%s,queues=2", img0, sock0);
 	snprintf(s1, sizeof(s1), "blk,path=%s,socket=%s,queues=2", img1, sock1);
 	{
 		const char *argv[] = { "-v", "--workers", "2", "--device", s0, "--device", s1, NULL };
 
-		r = dproc_start(&daemon_, argv, TIMEOUT_MS);
-		if (r < 0)
-			dproc_log_dump(&daemon_, 0);
+		r = hvnd_start(&daemon_, NULL, argv, TIMEOUT_MS);
+		if (r != 0)
+			hvnd_log_dump_from(&daemon_, 0);
 		REQUIRE(r == 0, "hvnotifyd starts with two devices of two queues, two workers: %d", r);
 	}
 
@@ -548,11 +548,11 @@ int main(void)
 		const char *b_broke[] = { "blk1#1 queue", "broke", NULL };
 		const char *a_broke[] = { "blk0#1 queue 1", "broke", NULL };
 
-		CHECK(!dproc_log_find(&daemon_, 0, b_broke, NULL, 0, 0), "no queue of VM B broke");
-		CHECK(!dproc_log_find(&daemon_, 0, a_broke, NULL, 0, 0), "VM A's queue 1 never broke");
+		CHECK(!hvnd_log_find(&daemon_, 0, b_broke, NULL, 0, 0), "no queue of VM B broke");
+		CHECK(!hvnd_log_find(&daemon_, 0, a_broke, NULL, 0, 0), "VM A's queue 1 never broke");
 	}
 	line[0] = '\0';
-	CHECK(!dproc_log_has(&daemon_, 0, "closing", line, sizeof(line), 0),
+	CHECK(!hvnd_log_has(&daemon_, 0, "closing", line, sizeof(line), 0),
 	      "no connection was closed by the daemon%s%s", line[0] ? ": " : "", line);
 
 	r = gq_stop(fe_a, &q0, &base);
@@ -561,11 +561,11 @@ int main(void)
 	      gq_stop(fe_b, &b1, &base) == 0, "stop the load queues");
 	hvn_vu_frontend_close(fe_a);
 	hvn_vu_frontend_close(fe_b);
-	CHECK(dproc_alive(&daemon_), "the daemon runs at the end");
-	r = dproc_stop(&daemon_, TIMEOUT_MS);
+	CHECK(hvnd_running(&daemon_), "the daemon runs at the end");
+	r = hvnd_stop(&daemon_, TIMEOUT_MS);
 	CHECK(r == 0, "hvnotifyd exits 0 on SIGTERM, every descriptor it opened closed (%d)", r);
 	if (t_failures)
-		dproc_log_dump(&daemon_, 0);
+		hvnd_log_dump_from(&daemon_, 0);
 	free(snap);
 	gmem_free(&ga);
 	gmem_free(&gb);

@@ -30,7 +30,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,6 +39,7 @@
 
 #include "../lib/guest/blk_req.h"
 #include "support/check.h"
+#include "support/daemon.h"
 #include "../lib/guest/guest_mem.h"
 #include "../lib/guest/vring_driver.h"
 
@@ -64,21 +64,18 @@
 #define DATA_GPA	0x100000ull
 #define MEM_SIZE	(DATA_GPA + (uint64_t)NBUF * SLOT)
 
-static char out[512], img[600], sock[600], daemon_bin[600], logpath[700];
-static pid_t dpid = -1;
+static char out[512], img[600], sock[600], logpath[700];
+static struct hvnd daemon_;
 static int incarnation;
 
 /* ---- the daemon ---- */
 
 static void stop_daemon(int sig)
 {
-	int status;
-
-	if (dpid <= 0)
+	if (daemon_.pid <= 0)
 		return;
-	kill(dpid, sig);
-	waitpid(dpid, &status, 0);
-	dpid = -1;
+	kill(daemon_.pid, sig);
+	hvnd_wait(&daemon_, 10000);
 }
 
 static void cleanup(void)
@@ -89,34 +86,25 @@ static void cleanup(void)
 static void start_daemon(void)
 {
 	char dev[1400];
-	int fd;
+	const char *args[] = { "-v", "--device", dev, NULL };
+	int r;
 
 	incarnation++;
 	snprintf(logpath, sizeof(logpath), "%s/hvnotifyd-%d.log", out, incarnation);
 	snprintf(dev, sizeof(dev), "blk,path=%s,socket=%s", img, sock);
-	dpid = fork();
-	MUST(dpid >= 0, "fork");
-	if (dpid == 0) {
-		/* No daemon outlives a test that died (the atexit handler
-		 * does not run on a signal). */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0 || dup2(fd, 2) < 0 || dup2(fd, 1) < 0)
-			_exit(127);
-		execl(daemon_bin, daemon_bin, "-v", "--device", dev, (char *)NULL);
-		_exit(127);
-	}
-	printf("hvnotifyd #%d: pid %d, log %s\n", incarnation, (int)dpid, logpath);
+	r = hvnd_start(&daemon_, logpath, args, 10000);
+	MUST(r == 0, "hvnotifyd #%d starts (%d; see %s)", incarnation, r, logpath);
+	printf("hvnotifyd #%d: pid %d, log %s\n", incarnation, (int)daemon_.pid, logpath);
 }
 
 static struct hvn_vu_frontend *connect_daemon(void)
 {
 	struct hvn_vu_frontend_opts opts = { .flags = HVN_VU_FRONTEND_F_INFLIGHT };
 	struct hvn_vu_frontend *fe = NULL;
-	int i, r = -ENOENT, status;
+	int i, r = -ENOENT;
 
 	for (i = 0; i < 1000; i++) {
-		MUST(waitpid(dpid, &status, WNOHANG) == 0, "hvnotifyd #%d exited early (see %s)",
+		MUST(hvnd_running(&daemon_), "hvnotifyd #%d exited early (see %s)",
 		     incarnation, logpath);
 		r = hvn_vu_frontend_connect(&fe, sock, &opts);
 		if (r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN)
@@ -130,37 +118,12 @@ static struct hvn_vu_frontend *connect_daemon(void)
 /* The first line of the current daemon's log that holds what, waiting up to 5 s. */
 static bool log_line(const char *what, char *line, size_t len)
 {
-	int i;
-
-	for (i = 0; i < 500; i++) {
-		FILE *f = fopen(logpath, "r");
-		bool found = false;
-
-		while (f && fgets(line, (int)len, f))
-			if (strstr(line, what)) {
-				found = true;
-				break;
-			}
-		if (f)
-			fclose(f);
-		if (found)
-			return true;
-		usleep(10000);
-	}
-	return false;
+	return hvnd_log_has(&daemon_, 0, what, line, len, 5000);
 }
 
 static unsigned int log_count(const char *what)
 {
-	FILE *f = fopen(logpath, "r");
-	char line[512];
-	unsigned int n = 0;
-
-	while (f && fgets(line, sizeof(line), f))
-		n += strstr(line, what) != NULL;
-	if (f)
-		fclose(f);
-	return n;
+	return hvnd_log_count(&daemon_, what);
 }
 
 /* ---- the guest and its VMM ---- */
@@ -309,10 +272,10 @@ static void kill_and_restart(struct hvn_vu_frontend **fep, const char *phase)
 	char line[512];
 	int status;
 
-	kill(dpid, SIGKILL);
-	MUST(waitpid(dpid, &status, 0) == dpid && WIFSIGNALED(status) &&
+	kill(daemon_.pid, SIGKILL);
+	MUST(waitpid(daemon_.pid, &status, 0) == daemon_.pid && WIFSIGNALED(status) &&
 	     WTERMSIG(status) == SIGKILL, "hvnotifyd #%d killed", incarnation);
-	dpid = -1;
+	daemon_.pid = 0;
 	/* The VMM sees its backend's socket close. */
 	hvn_vu_frontend_close(*fep);
 	for (b = 0; b < NBUF; b++)
@@ -375,8 +338,8 @@ again:
 			if (done >= NSLOTS / 2)
 				target = 1;
 			usleep(rand_r(&seed) % 300);
-			kill(dpid, SIGSTOP);
-			MUST(waitpid(dpid, &status, WUNTRACED) == dpid && WIFSTOPPED(status),
+			kill(daemon_.pid, SIGSTOP);
+			MUST(waitpid(daemon_.pid, &status, WUNTRACED) == daemon_.pid && WIFSTOPPED(status),
 			     "hvnotifyd #%d stopped", incarnation);
 			looks++;
 			if (region_flags() >= target) {
@@ -386,7 +349,7 @@ again:
 				killed = true;
 				break;
 			}
-			kill(dpid, SIGCONT);
+			kill(daemon_.pid, SIGCONT);
 			if (le16toh(__atomic_load_n(&d.used->idx, __ATOMIC_ACQUIRE)) == d.avail_idx)
 				break;	/* all done: look again after the next kick */
 		}
@@ -456,8 +419,7 @@ int main(void)
 
 	snprintf(out, sizeof(out), "%s/tests/daemon-restart.out", build ? build : ".");
 	snprintf(img, sizeof(img), "%s/disk.img", out);
-	snprintf(daemon_bin, sizeof(daemon_bin), "%s/daemon/hvnotifyd", build ? build : ".");
-	REQUIRE(access(daemon_bin, X_OK) == 0, "%s is built", daemon_bin);
+	REQUIRE(hvnd_binary() && access(hvnd_binary(), X_OK) == 0, "hvnotifyd is built");
 	mkdir(out, 0755);
 	snprintf(sock, sizeof(sock), "%s/blk.sock", out);
 	if (strlen(sock) > 100)		/* sun_path holds 108 bytes */
@@ -496,10 +458,11 @@ int main(void)
 	      requests, base);
 	CHECK(image_ok(), "the image holds every slot's pattern");
 	hvn_vu_frontend_close(fe);
-	kill(dpid, SIGTERM);
-	CHECK(waitpid(dpid, &status, 0) == dpid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	kill(daemon_.pid, SIGTERM);
+	CHECK(waitpid(daemon_.pid, &status, 0) == daemon_.pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0,
 	      "hvnotifyd #%d exits 0 on SIGTERM, every descriptor closed", incarnation);
-	dpid = -1;
+	daemon_.pid = 0;
 	munmap(region, inflight.mmap_size);
 	close(inflight.fd);
 	if (!t_failures) {
