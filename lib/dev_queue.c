@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "hvnotify/dev.h"
+#include "loop_internal.h"
 #include "vq_internal.h"
 
 #define DEFAULT_BATCH 32
@@ -78,7 +79,7 @@ static void queue_broken(struct hvn_dev_queue *q, int err)
 	q->stats.error = err;
 	/* vhost-user's SET_VRING_ERR: tell the frontend the queue is dead. */
 	if (q->cfg.err_fd >= 0)
-		hvn_loop_signal(q->loop, q->cfg.err_fd);
+		loop_signal_nowait(q->loop, q->cfg.err_fd);
 	if (q->cfg.broken)
 		q->cfg.broken(q, err, q->cfg.arg);
 }
@@ -207,7 +208,7 @@ static void flush(struct hvn_loop_defer *d)
 		if (r < 0)
 			queue_broken(q, r);
 		else if (q->cfg.call_fd >= 0 && hvn_vq_should_notify(q->cfg.vq) > 0 &&
-			 hvn_loop_signal(q->loop, q->cfg.call_fd) == 0)
+			 loop_signal_nowait(q->loop, q->cfg.call_fd) == 0)
 			q->stats.calls++;
 	}
 	if (q->stopping) {
@@ -430,7 +431,7 @@ int hvn_dev_queue_start(struct hvn_loop *loop, const struct hvn_dev_queue_config
 	 * interrupt too many costs the guest a look at its ring, one too few
 	 * a wait without end. */
 	if ((st.flags & HVN_VQ_STATE_RECOVERED) && q->cfg.call_fd >= 0 &&
-	    hvn_loop_signal(loop, q->cfg.call_fd) == 0)
+	    loop_signal_nowait(loop, q->cfg.call_fd) == 0)
 		q->stats.calls++;
 	return 0;
 fail:

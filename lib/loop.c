@@ -173,6 +173,16 @@ int hvn_loop_unregister_file(struct hvn_loop *loop, int fd)
 	return loop->ops->unregister_file(loop, fd);
 }
 
+int loop_signal_nowait(struct hvn_loop *loop, int eventfd)
+{
+	struct loop_req req = { .kind = LOOP_REQ_SIGNAL, .fd = eventfd };
+
+	if (!loop || eventfd < 0)
+		return -EINVAL;
+	req.u.signal.nowait = 1;
+	return loop->ops->queue(loop, &req);
+}
+
 /*
  * Hand the queued operations to the kernel now, so that the caller may
  * close a descriptor it just signalled once this returns.

@@ -24,7 +24,7 @@ enum loop_req_kind {
 	LOOP_REQ_WRITEV,	/* op, fd, rw */
 	LOOP_REQ_FSYNC,		/* op, fd, fsync */
 	LOOP_REQ_FALLOCATE,	/* op, fd, falloc */
-	LOOP_REQ_SIGNAL,	/* fd: an eventfd to add 1 to; no callback */
+	LOOP_REQ_SIGNAL,	/* fd: an eventfd to add 1 to; no callback; signal */
 };
 
 /* One operation, as the caller asked for it; checked by loop.c. */
@@ -49,6 +49,9 @@ struct loop_req {
 			int mode;
 			uint64_t offset, len;
 		} falloc;
+		struct {
+			int nowait;	/* fd is O_NONBLOCK: a full counter fails it */
+		} signal;
 	} u;
 };
 
@@ -80,6 +83,14 @@ struct hvn_loop {
 
 /* Each creates a loop of its engine with the head filled in but for
  * uring_err: 0, or a negative errno and *loopp untouched. */
+/*
+ * hvn_loop_signal() for an eventfd the caller made non-blocking: a signal
+ * that finds the counter full is dropped, where io_uring would otherwise
+ * hold the write in the kernel until there is room, one more for each
+ * signal, for as long as the other side leaves the counter full.
+ */
+int loop_signal_nowait(struct hvn_loop *loop, int eventfd);
+
 int loop_uring_new(unsigned int entries, struct hvn_loop **loopp);
 int loop_epoll_new(unsigned int entries, struct hvn_loop **loopp);
 

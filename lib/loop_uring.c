@@ -6,10 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <linux/fs.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "loop_internal.h"
 
@@ -34,6 +37,7 @@ struct uring_loop {
 	struct hvn_loop base;		/* first: a struct hvn_loop * is one of these */
 	struct io_uring ring;
 	bool fixed_ok;			/* the kernel took a sparse file table */
+	bool nowait_ok;			/* RWF_NOWAIT fails a write to a full eventfd */
 	unsigned int nr_fixed;
 	struct fixed_file fixed[FIXED_FILES];
 };
@@ -71,6 +75,64 @@ static int uring_enomem(void)
 		return -ENOMEM;
 	io_uring_queue_exit(&probe);
 	return uring_features_ok(&p) ? -ENOMEM : -ENOSYS;
+}
+
+/* One write of 1 to efd with RWF_NOWAIT: its result, or -ETIME if the
+ * kernel kept it waiting (then it is left to complete once drained). */
+static int probe_write(struct io_uring *ring, int efd)
+{
+	struct __kernel_timespec ts = { .tv_sec = 0, .tv_nsec = 100 * 1000 * 1000 };
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int r;
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_write(sqe, efd, &eventfd_one, sizeof(eventfd_one), 0);
+	sqe->rw_flags = RWF_NOWAIT;
+	io_uring_sqe_set_data(sqe, NULL);
+	r = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, NULL);
+	if (r < 0)
+		return r;
+	r = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return r;
+}
+
+/*
+ * Does a write with RWF_NOWAIT to a non-blocking eventfd whose counter is
+ * full fail at once with EAGAIN?  Without the flag, a kernel whose eventfd
+ * supports non-blocking attempts (FMODE_NOWAIT) arms a poll and writes once
+ * there is room, holding the request: a frontend that keeps its call
+ * counter full would make the daemon pile one up per batch.  Asked once
+ * per loop, of a real eventfd, as kernels differ.
+ */
+static bool nowait_signals_work(struct io_uring *ring)
+{
+	const uint64_t fill = UINT64_C(0xfffffffffffffffe) - 1;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	bool ok = false;
+	uint64_t v;
+
+	if (efd < 0)
+		return false;
+	if (probe_write(ring, efd) == (int)sizeof(eventfd_one) &&
+	    write(efd, &fill, sizeof(fill)) == sizeof(fill)) {
+		int r = probe_write(ring, efd);
+
+		ok = r == -EAGAIN;
+		if (r == -ETIME) {
+			/* Held: drain the counter so that it completes, and
+			 * take its completion. */
+			struct io_uring_cqe *cqe;
+
+			if (read(efd, &v, sizeof(v)) == sizeof(v) &&
+			    io_uring_wait_cqe(ring, &cqe) == 0)
+				io_uring_cqe_seen(ring, cqe);
+		}
+	}
+	close(efd);
+	return ok;
 }
 
 int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
@@ -112,6 +174,7 @@ int loop_uring_new(unsigned int entries, struct hvn_loop **loopp)
 	}
 	/* Sparse tables came with Linux 5.19; before, no fixed files. */
 	loop->fixed_ok = io_uring_register_files_sparse(&loop->ring, FIXED_FILES) == 0;
+	loop->nowait_ok = nowait_signals_work(&loop->ring);
 	loop->base.ops = &uring_ops;
 	loop->base.engine = HVN_LOOP_URING;
 	*loopp = &loop->base;
@@ -269,6 +332,8 @@ static int uring_queue(struct hvn_loop *base, const struct loop_req *req)
 		break;
 	case LOOP_REQ_SIGNAL:
 		io_uring_prep_write(sqe, req->fd, &eventfd_one, sizeof(eventfd_one), 0);
+		if (req->u.signal.nowait && loop->nowait_ok)
+			sqe->rw_flags = RWF_NOWAIT;
 		io_uring_sqe_set_data(sqe, NULL);
 		return 0;
 	}
