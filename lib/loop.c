@@ -142,13 +142,24 @@ int hvn_loop_fallocate(struct hvn_loop *loop, struct hvn_loop_op *op, int fd, in
 }
 
 /* Signal an eventfd (a call fd) as part of the next submission. */
-int hvn_loop_signal(struct hvn_loop *loop, int eventfd)
+static int queue_signal(struct hvn_loop *loop, int eventfd, int nowait)
 {
 	struct loop_req req = { .kind = LOOP_REQ_SIGNAL, .fd = eventfd };
 
 	if (!loop || eventfd < 0)
 		return -EINVAL;
+	req.u.signal.nowait = nowait;
 	return loop->ops->queue(loop, &req);
+}
+
+int hvn_loop_signal(struct hvn_loop *loop, int eventfd)
+{
+	return queue_signal(loop, eventfd, 0);
+}
+
+int loop_signal_nowait(struct hvn_loop *loop, int eventfd)
+{
+	return queue_signal(loop, eventfd, 1);
 }
 
 /*
@@ -171,16 +182,6 @@ int hvn_loop_unregister_file(struct hvn_loop *loop, int fd)
 	if (!loop->ops->unregister_file)
 		return -EOPNOTSUPP;
 	return loop->ops->unregister_file(loop, fd);
-}
-
-int loop_signal_nowait(struct hvn_loop *loop, int eventfd)
-{
-	struct loop_req req = { .kind = LOOP_REQ_SIGNAL, .fd = eventfd };
-
-	if (!loop || eventfd < 0)
-		return -EINVAL;
-	req.u.signal.nowait = 1;
-	return loop->ops->queue(loop, &req);
 }
 
 /*
