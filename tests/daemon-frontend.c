@@ -39,7 +39,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <hvnotify/vhost_user.h>
@@ -126,7 +125,8 @@ static void remove_files(void)
 static void cleanup(void)
 {
 	/* SIGTERM first: the log then says what the daemon was doing. */
-	proc_stop(&daemon_.pid, SIGTERM, 3000);
+	if (daemon_.pid > 0)
+		hvnd_stop(&daemon_, 3000);
 	if (!dir[0])
 		return;
 	print_log();
@@ -670,7 +670,7 @@ static void test_hostile(struct gq *nq)
 	write_read(&q1, 8100, 0x2000, 51, 2, true);
 	st = gq_do(nq, VBLK_T_IN, 64, RD(nq), 0x1000, &used);
 	CHECK(st == VBLK_S_OK && used == 0x1001, "blk2 still serves: status %d, used %u", st, used);
-	CHECK(proc_alive(daemon_.pid), "the daemon still runs");
+	CHECK(hvnd_running(&daemon_), "the daemon still runs");
 
 	/* The broken queue stops like any other, and a restart mends it. */
 	stop(fe, &q0);
@@ -699,10 +699,9 @@ static void totals(char *buf, size_t len, const char *what, unsigned int dev)
 static void test_signals(struct hvn_vu_frontend *nfe, struct gq *nq)
 {
 	char line[200], *text, *tail;
-	int status = -1, r;
 	struct vblk_config cfg;
 	unsigned int i;
-	bool exited;
+	int r;
 
 	printf("-- SIGUSR1, then SIGTERM with blk2 connected --\n");
 	REQUIRE(kill(daemon_.pid, SIGUSR1) == 0, "SIGUSR1");
@@ -714,12 +713,9 @@ static void test_signals(struct hvn_vu_frontend *nfe, struct gq *nq)
 	snprintf(line, sizeof(line), "hvnotifyd: blk2#1 queue 0 (worker 0): %u requests, ", nq->made);
 	CHECK(log_wait(line, LOG_WAIT_MS), "stats of the running queue: %s", line);
 
-	REQUIRE(kill(daemon_.pid, SIGTERM) == 0, "SIGTERM");
-	exited = proc_wait(daemon_.pid, 5000, &status);
-	if (exited)
-		daemon_.pid = 0;
-	CHECK(exited && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	      "the daemon exits 0 within 5 s of SIGTERM (status %#x)", status);
+	/* SIGTERM, and its exit status (killed after 5 s: -ETIMEDOUT). */
+	r = hvnd_stop(&daemon_, 5000);
+	CHECK(r == 0, "the daemon exits 0 within 5 s of SIGTERM (%d)", r);
 	requests[2] += nq->made;
 	r = hvn_vu_frontend_get_config(nfe, 0, &cfg, sizeof(cfg));
 	CHECK(r == -ECONNRESET, "blk2's frontend sees the connection closed: %s", strerror(-r));
